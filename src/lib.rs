@@ -1,0 +1,9 @@
+//! Archiveopteryx: a PostgreSQL-centric archival mail server.
+//!
+//! Layers (see DESIGN.md §3): listeners → protocol front ends → store (the only SQL) → PostgreSQL.
+
+pub mod cluster;
+pub mod config;
+pub mod auth;
+pub mod store;
+pub mod install;

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, so one private PostgreSQL cluster serves
+//! the whole run. Modules are filed by what they test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod installer;
+mod privileges;
+mod schema_revision;

@@ -1,0 +1,81 @@
+//! The server refuses a schema revision it does not know; `aox upgrade schema`
+//! brings an empty database to the current revision.
+
+use archiveopteryx::store::schema::{self, REVISION};
+
+use crate::harness::{OWNER_ROLE, TestDb, stderr};
+
+fn run_server(db: &TestDb) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
+        .arg("-c")
+        .arg(&db.config_path)
+        .arg("--check")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn server_accepts_the_current_revision() {
+    let db = TestDb::new().await;
+    assert_eq!(schema::check(&db.runtime().await).await.unwrap(), REVISION);
+    let out = run_server(&db);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn server_refuses_an_older_revision_and_names_the_fix() {
+    let db = TestDb::new().await;
+    db.owner().await.execute("UPDATE mailstore SET revision = 0", &[]).await.unwrap();
+    let out = run_server(&db);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("run `aox upgrade schema`"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn server_refuses_a_newer_revision() {
+    let db = TestDb::new().await;
+    db.owner().await.execute("UPDATE mailstore SET revision = $1", &[&(REVISION + 1)]).await.unwrap();
+    let out = run_server(&db);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("newer than this program"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn server_refuses_a_role_that_can_delete_content() {
+    let db = TestDb::new().await;
+    db.owner().await.batch_execute("GRANT DELETE ON bodyparts TO aox").await.unwrap();
+    let out = run_server(&db);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("aox grant privileges"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
+    let db = TestDb::new().await;
+    // Replace the test database by an empty one owned by the owner role.
+    let su = crate::harness::superuser("postgres").await;
+    let empty = format!("{}_empty", db.name);
+    su.batch_execute(&format!("CREATE DATABASE {empty} OWNER {OWNER_ROLE}")).await.unwrap();
+    crate::harness::superuser(&empty)
+        .await
+        .batch_execute("CREATE EXTENSION citext; CREATE EXTENSION pg_trgm;")
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&db.config_path).unwrap().replace(&db.name, &empty);
+    archiveopteryx::install::write_private_file(&db.config_path, &text).unwrap();
+
+    let out = db.aox(&["upgrade", "schema", "-n"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = crate::harness::stdout(&out);
+    assert!(said.contains("0001-initial.sql"), "{said}");
+    let check = crate::harness::superuser(&empty).await;
+    assert_eq!(schema::current_revision(&check).await.unwrap(), None);
+
+    let out = db.aox(&["upgrade", "schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(REVISION));
+    // Privileges were reconciled too: the runtime role can read, not delete.
+    let runtime = db.runtime().await;
+    runtime.query("SELECT 1 FROM users", &[]).await.unwrap();
+    assert!(runtime.execute("DELETE FROM messages", &[]).await.is_err());
+}
