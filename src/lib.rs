@@ -7,3 +7,6 @@ pub mod config;
 pub mod auth;
 pub mod store;
 pub mod install;
+pub mod imap;
+pub mod server;
+pub mod dev;

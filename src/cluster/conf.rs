@@ -214,8 +214,8 @@ pub(crate) fn write(
         .map_err(|e| ClusterError::io("write", &path, e))?;
 
     let main_conf = data_dir.join("postgresql.conf");
-    let existing = std::fs::read_to_string(&main_conf)
-        .map_err(|e| ClusterError::io("read", &main_conf, e))?;
+    let existing =
+        std::fs::read_to_string(&main_conf).map_err(|e| ClusterError::io("read", &main_conf, e))?;
     if !existing.lines().any(|l| l.trim() == INCLUDE_LINE) {
         // Appending keeps initdb's ownership and mode, and being last lets our values win.
         let mut conf = std::fs::OpenOptions::new()
@@ -236,8 +236,7 @@ pub(crate) fn write(
 /// Asks the kernel for a free loopback port. The listener is dropped at once, so the port can
 /// in principle be taken before the server binds it; `start` retries on a fresh cluster.
 pub(crate) fn pick_free_port() -> Result<u16, ClusterError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(ClusterError::NoFreePort)?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(ClusterError::NoFreePort)?;
     let port = listener
         .local_addr()
         .map_err(ClusterError::NoFreePort)?

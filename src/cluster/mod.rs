@@ -545,12 +545,10 @@ fn server_state(data_dir: &Path) -> Result<ServerState, ClusterError> {
     let Some(pid_file) = PidFile::parse(&text) else {
         return Ok(ServerState::Unreadable);
     };
-    Ok(
-        match os::postmaster_liveness(pid_file.pid, data_dir) {
-            Liveness::Dead => ServerState::Stale,
-            Liveness::Alive => ServerState::Running(pid_file),
-        },
-    )
+    Ok(match os::postmaster_liveness(pid_file.pid, data_dir) {
+        Liveness::Dead => ServerState::Stale,
+        Liveness::Alive => ServerState::Running(pid_file),
+    })
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, ClusterError> {

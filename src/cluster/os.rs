@@ -91,7 +91,9 @@ impl Runner {
             }
             Runner::Runuser { runuser, .. } => {
                 let mut c = Command::new(runuser);
-                c.args(["-u", POSTGRES_OS_USER, "--"]).arg(program).args(args);
+                c.args(["-u", POSTGRES_OS_USER, "--"])
+                    .arg(program)
+                    .args(args);
                 c
             }
             Runner::Su { su, .. } => {
@@ -123,12 +125,7 @@ impl Runner {
 }
 
 fn find_tool(name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
-    on_path(name).or_else(|| {
-        fallbacks
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    })
+    on_path(name).or_else(|| fallbacks.iter().map(PathBuf::from).find(|p| p.is_file()))
 }
 
 /// Single-quotes a word for /bin/sh.

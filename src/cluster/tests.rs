@@ -1,6 +1,8 @@
 //! Tests against real PostgreSQL servers. Each starts its own cluster in a temporary
 //! directory, so they run in parallel; each takes a second or two.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -97,7 +99,11 @@ fn pg_ctl_status_running(cluster: &PrivateCluster) -> bool {
         .runner
         .output(
             &cluster.bin_dir().join("pg_ctl"),
-            &["-D".as_ref(), cluster.data_dir().as_os_str(), "status".as_ref()],
+            &[
+                "-D".as_ref(),
+                cluster.data_dir().as_os_str(),
+                "status".as_ref(),
+            ],
         )
         .unwrap();
     out.status.success()
@@ -131,14 +137,21 @@ fn fresh_cluster_answers_and_stops() {
     assert_eq!(psql(&cluster, "SHOW synchronous_commit").unwrap(), "off");
     assert_eq!(psql(&cluster, "SHOW full_page_writes").unwrap(), "off");
     assert_eq!(psql(&cluster, "SHOW max_connections").unwrap(), "200");
-    assert_eq!(psql(&cluster, "SHOW listen_addresses").unwrap(), "127.0.0.1");
+    assert_eq!(
+        psql(&cluster, "SHOW listen_addresses").unwrap(),
+        "127.0.0.1"
+    );
     assert_eq!(
         psql(&cluster, "SHOW server_encoding").unwrap(),
         "UTF8",
         "initdb -E UTF8"
     );
     assert_eq!(
-        psql(&cluster, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").unwrap(),
+        psql(
+            &cluster,
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
+        .unwrap(),
         "t"
     );
     assert!(pg_ctl_status_running(&cluster));
@@ -156,7 +169,11 @@ fn reuse_keeps_port_and_data() {
     let base = TestBase::new();
     let opts = base.options("data");
     let first = base.start(&opts);
-    psql(&first, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)").unwrap();
+    psql(
+        &first,
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)",
+    )
+    .unwrap();
     first.stop().unwrap();
 
     let second = base.start(&opts);
@@ -203,7 +220,11 @@ fn restarts_after_kill_9() {
     };
     let cluster = base.start(&opts);
     assert_eq!(psql(&cluster, "SHOW fsync").unwrap(), "on");
-    psql(&cluster, "CREATE TABLE survivor (x int); INSERT INTO survivor VALUES (7)").unwrap();
+    psql(
+        &cluster,
+        "CREATE TABLE survivor (x int); INSERT INTO survivor VALUES (7)",
+    )
+    .unwrap();
 
     let pid = postmaster_pid(cluster.data_dir());
     // SAFETY: pid is the postmaster we just started, read from its own lock file.
@@ -212,10 +233,16 @@ fn restarts_after_kill_9() {
     // for a moment, which start() must cope with.
     let deadline = Instant::now() + Duration::from_secs(10);
     while os::postmaster_liveness(pid.into(), cluster.data_dir()) == Liveness::Alive {
-        assert!(Instant::now() < deadline, "postmaster {pid} survived SIGKILL");
+        assert!(
+            Instant::now() < deadline,
+            "postmaster {pid} survived SIGKILL"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(cluster.data_dir().join(PID_FILE).exists(), "stale lock file left behind");
+    assert!(
+        cluster.data_dir().join(PID_FILE).exists(),
+        "stale lock file left behind"
+    );
 
     let again = base.start(&opts);
     assert!(again.started_by_us());
@@ -229,8 +256,15 @@ fn restarts_after_kill_9() {
 fn host_connections_need_the_password() {
     let base = TestBase::new();
     let cluster = base.start(&base.options("data"));
-    psql(&cluster, "CREATE ROLE alice LOGIN PASSWORD 'right-password'").unwrap();
-    assert_eq!(psql(&cluster, "SHOW password_encryption").unwrap(), "scram-sha-256");
+    psql(
+        &cluster,
+        "CREATE ROLE alice LOGIN PASSWORD 'right-password'",
+    )
+    .unwrap();
+    assert_eq!(
+        psql(&cluster, "SHOW password_encryption").unwrap(),
+        "scram-sha-256"
+    );
     assert_eq!(
         psql(
             &cluster,
@@ -243,17 +277,31 @@ fn host_connections_need_the_password() {
     let over_tcp = |password: &str| {
         psql_command(&cluster)
             .env("PGPASSWORD", password)
-            .args(["-h", "127.0.0.1", "-U", "alice", "-c", "SELECT current_user"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "alice",
+                "-c",
+                "SELECT current_user",
+            ])
             .output()
             .unwrap()
     };
     let wrong = over_tcp("wrong-password");
     assert!(!wrong.status.success());
     let stderr = String::from_utf8_lossy(&wrong.stderr);
-    assert!(stderr.contains("password authentication failed"), "{stderr}");
+    assert!(
+        stderr.contains("password authentication failed"),
+        "{stderr}"
+    );
 
     let right = over_tcp("right-password");
-    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stderr));
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&right.stdout).trim(), "alice");
     cluster.stop_immediately().unwrap();
     assert!(!pg_ctl_status_running(&cluster));
@@ -272,7 +320,8 @@ fn long_data_dir_gets_short_socket_dir() {
         ..base.options("unused")
     };
     let cluster = base.start(&opts);
-    assert!(cluster.socket_dir().starts_with("/tmp/aox-pg-"), "{}", cluster.socket_dir().display());
+    let socket_dir = cluster.socket_dir().to_string_lossy().into_owned();
+    assert!(socket_dir.starts_with("/tmp/aox-pg-"), "{socket_dir}");
     assert_eq!(psql(&cluster, "SELECT 1").unwrap(), "1");
     cluster.stop().unwrap();
 
@@ -335,7 +384,10 @@ fn unreachable_data_dir_is_refused_when_root() {
                 unreachable!()
             };
             assert_eq!(dir, &hidden);
-            assert!(e.to_string().contains("choose a data directory elsewhere"), "{e}");
+            assert!(
+                e.to_string().contains("choose a data directory elsewhere"),
+                "{e}"
+            );
         }
         other => panic!("expected NotTraversable, got {other:?}"),
     }
@@ -382,7 +434,7 @@ fn socket_path_limit() {
     // "/xxx…" (90) + "/.s.PGSQL.5432" (14) = 104 > 100.
     assert!(!conf::socket_path_fits(&long, 5432));
     let chosen = conf::choose_socket_dir(&long, 5432);
-    assert!(chosen.starts_with("/tmp/aox-pg-"));
+    assert!(chosen.to_string_lossy().starts_with("/tmp/aox-pg-"));
     assert_eq!(chosen, conf::choose_socket_dir(&long, 5432), "stable");
     let fits = PathBuf::from(format!("/{}", "x".repeat(85)));
     assert!(conf::socket_path_fits(&fits, 5432)); // 86 + 14 = 100

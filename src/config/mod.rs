@@ -8,6 +8,7 @@ mod choices;
 mod error;
 mod grammar;
 mod kinds;
+mod load;
 mod suggest;
 mod vars;
 
@@ -21,6 +22,7 @@ use std::path::Path;
 pub use choices::{DbTls, LogLevel, PlaintextPasswords};
 pub use error::{ConfigError, Location};
 pub use grammar::{is_renderable, render_line};
+pub use load::{DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, OWNER_FILE_NAME, load};
 
 use error::shown;
 use vars::Rejected;

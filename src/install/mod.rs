@@ -182,3 +182,9 @@ fn capitalise(s: &str) -> String {
 pub fn owner_db(config: &crate::config::Config) -> Db {
     Db::from_config(config, store::DbRole::Owner)
 }
+
+/// A random password short enough to type (dev mode's demo user).
+pub fn random_password_for_humans() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 12)
+}

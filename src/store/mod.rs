@@ -5,6 +5,11 @@ mod connect;
 mod error;
 pub mod privileges;
 pub mod schema;
+pub mod users;
+pub mod mailboxes;
+pub mod aliases;
+pub mod counts;
+pub mod auth;
 
 pub use connect::{Db, DbRole, connect, pool};
 pub use error::StoreError;

@@ -1,0 +1,51 @@
+//! What the server verifies before it serves anything: the schema revision it
+//! was built for, and that its role lacks DELETE on message content (the
+//! least-privilege promise of schema/privileges).
+
+use crate::store::{self, Db, StoreError};
+
+/// Tables the runtime role must never be able to delete from or truncate.
+const CONTENT_TABLES: [&str; 6] =
+    ["messages", "message_parts", "bodyparts", "message_search", "mailbox_entries", "expunged_entries"];
+
+/// Why the server will not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database is unreachable, or its schema is wrong.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The runtime role has more rights than the privilege list allows.
+    #[error(
+        "the database role {role} can {privilege} {table}: it must not be able to destroy mail; \
+         run `aox grant privileges` to reconcile the privileges"
+    )]
+    TooPrivileged {
+        /// The runtime role.
+        role: String,
+        /// The privilege it should not have.
+        privilege: &'static str,
+        /// On which table.
+        table: &'static str,
+    },
+}
+
+/// Connects as the runtime role and makes the startup checks. Returns the
+/// schema revision.
+pub async fn check_database(db: &Db) -> Result<i32, StartupError> {
+    let client = store::connect(db).await?;
+    let revision = store::schema::check(&client).await?;
+    let role: String = client.query_one("SELECT current_user::text", &[]).await.map_err(StoreError::from)?.get(0);
+    for table in CONTENT_TABLES {
+        for privilege in ["DELETE", "TRUNCATE"] {
+            let has: bool = client
+                .query_one("SELECT has_table_privilege(format('public.%I', $1::text), $2)", &[&table, &privilege])
+                .await
+                .map_err(StoreError::from)?
+                .get(0);
+            if has {
+                return Err(StartupError::TooPrivileged { role, privilege, table });
+            }
+        }
+    }
+    Ok(revision)
+}
