@@ -1,1 +1,257 @@
-fn main(){}
+//! `aox`: the administrator's command for an Archiveopteryx store.
+//!
+//! Commands read like Archiveopteryx's: a verb, a noun, then arguments
+//! (`aox add user alice secret alice@example.org`). Everything that touches
+//! the database connects as the owner role, since admin work deletes and
+//! reconciles what the runtime role may not.
+
+mod aliases;
+mod config;
+mod counts;
+mod mailboxes;
+mod output;
+mod schema;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use archiveopteryx::config::{Config, DEFAULT_CONFIG_FILE};
+use archiveopteryx::store::{self, Db, DbRole};
+use clap::{Parser, Subcommand};
+
+/// Manage an Archiveopteryx mail store: users, mailboxes, aliases, schema.
+#[derive(Debug, Parser)]
+#[command(name = "aox", version, propagate_version = true)]
+struct Cli {
+    /// The configuration file; aoxsuper.conf next to it supplies the owner's password.
+    #[arg(short, long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG_FILE)]
+    config: PathBuf,
+    /// Machine-readable output: a JSON array for lists, an object otherwise.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Create a user, mailbox or alias.
+    #[command(subcommand)]
+    Add(Add),
+    /// Delete a user, mailbox or alias.
+    #[command(subcommand)]
+    Delete(Delete),
+    /// List users, mailboxes or aliases.
+    #[command(subcommand)]
+    List(List),
+    /// Change a user's password.
+    #[command(subcommand)]
+    Change(Change),
+    /// Show store counts or the schema revision.
+    #[command(subcommand)]
+    Show(Show),
+    /// Upgrade the database schema.
+    #[command(subcommand)]
+    Upgrade(Upgrade),
+    /// Reconcile the runtime role's privileges with schema/privileges.
+    #[command(subcommand)]
+    Grant(Grant),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Check(Check),
+}
+
+#[derive(Debug, Subcommand)]
+enum Add {
+    /// Create a user with an INBOX and a primary address delivering to it.
+    User(users::AddUser),
+    /// Create a mailbox (and any missing parents).
+    Mailbox(mailboxes::AddMailbox),
+    /// Make an address deliver to a user's mailbox.
+    Alias(aliases::AddAlias),
+}
+
+#[derive(Debug, Subcommand)]
+enum Delete {
+    /// Delete a user and everything it owns.
+    User(users::DeleteUser),
+    /// Delete a mailbox.
+    Mailbox(mailboxes::DeleteMailbox),
+    /// Delete an alias.
+    Alias(aliases::DeleteAlias),
+}
+
+#[derive(Debug, Subcommand)]
+enum List {
+    /// List users, with their primary address and how much mail they have.
+    Users(users::ListUsers),
+    /// List mailboxes.
+    Mailboxes(mailboxes::ListMailboxes),
+    /// List aliases.
+    Aliases(aliases::ListAliases),
+}
+
+#[derive(Debug, Subcommand)]
+enum Change {
+    /// Set a user's password.
+    Password(users::ChangePassword),
+}
+
+#[derive(Debug, Subcommand)]
+enum Show {
+    /// Count users, mailboxes, messages and bytes (exact, so slow on a big store).
+    Counts,
+    /// Show the database's schema revision, this program's, and what an upgrade would run.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum Upgrade {
+    /// Apply pending schema steps, then reconcile the runtime role's privileges.
+    Schema(schema::UpgradeSchema),
+}
+
+#[derive(Debug, Subcommand)]
+enum Grant {
+    /// Grant what schema/privileges lists and revoke everything else.
+    Privileges(schema::GrantPrivileges),
+}
+
+#[derive(Debug, Subcommand)]
+enum Check {
+    /// Read the configuration (and aoxsuper.conf beside it) and report problems.
+    Config,
+}
+
+/// What every command gets: where the configuration is and how to print.
+pub struct Ctx {
+    /// The `-c` file.
+    pub config_path: PathBuf,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Ctx {
+    /// The configuration, with aoxsuper.conf merged in.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(archiveopteryx::config::load(&self.config_path)?)
+    }
+
+    /// A connection as the owner role, without looking at the schema.
+    pub async fn connect_any(&self) -> anyhow::Result<(Config, tokio_postgres::Client)> {
+        let config = self.config()?;
+        let client = store::connect(&Db::from_config(&config, DbRole::Owner))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to database {} at {}:{} as {}",
+                    config.db_name(),
+                    config.db_address(),
+                    config.db_port(),
+                    config.db_owner()
+                )
+            })?;
+        Ok((config, client))
+    }
+
+    /// A connection as the owner role to a database whose schema this
+    /// program speaks (anything else says to upgrade first).
+    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (_, client) = self.connect_any().await?;
+        store::schema::check(&client).await?;
+        Ok(client)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        config_path: cli.config,
+        json: cli.json,
+    };
+    match run(&ctx, cli.verb).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aox: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
+    match verb {
+        Verb::Add(Add::User(a)) => users::add(ctx, a).await,
+        Verb::Add(Add::Mailbox(a)) => mailboxes::add(ctx, a).await,
+        Verb::Add(Add::Alias(a)) => aliases::add(ctx, a).await,
+        Verb::Delete(Delete::User(a)) => users::delete(ctx, a).await,
+        Verb::Delete(Delete::Mailbox(a)) => mailboxes::delete(ctx, a).await,
+        Verb::Delete(Delete::Alias(a)) => aliases::delete(ctx, a).await,
+        Verb::List(List::Users(a)) => users::list(ctx, a).await,
+        Verb::List(List::Mailboxes(a)) => mailboxes::list(ctx, a).await,
+        Verb::List(List::Aliases(a)) => aliases::list(ctx, a).await,
+        Verb::Change(Change::Password(a)) => users::change_password(ctx, a).await,
+        Verb::Show(Show::Counts) => counts::show(ctx).await,
+        Verb::Show(Show::Schema) => schema::show(ctx).await,
+        Verb::Upgrade(Upgrade::Schema(a)) => schema::upgrade(ctx, a).await,
+        Verb::Grant(Grant::Privileges(a)) => schema::grant(ctx, a).await,
+        Verb::Check(Check::Config) => config::check(ctx),
+    }
+}
+
+/// The error and its causes on one line. Wrappers such as tokio-postgres's
+/// repeat their source's text ("db error: db error: …"); each piece is shown once.
+fn describe(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) || line.contains(&format!("{text}: ")) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// A usage error found after parsing, reported like clap's own (status 2),
+/// with the usage line of `aox <path…>`.
+fn usage_error(path: &[&str], message: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory as _;
+    let mut root = Cli::command();
+    // Building fills in the subcommands' bin names ("aox add user").
+    root.build();
+    let mut command = root;
+    for name in path {
+        match command.find_subcommand(name) {
+            Some(sub) => command = sub.clone(),
+            None => break,
+        }
+    }
+    command
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn repeated_causes_are_shown_once() {
+        let e = anyhow::anyhow!("db error")
+            .context("database: db error")
+            .context("cannot connect");
+        assert_eq!(describe(&e), "cannot connect: database: db error");
+    }
+}

@@ -10,3 +10,4 @@ pub mod install;
 pub mod imap;
 pub mod server;
 pub mod dev;
+pub mod mime;

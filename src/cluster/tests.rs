@@ -492,3 +492,34 @@ fn pid_file_parsing() {
     assert_eq!(starting.status, PmStatus::Starting);
     assert!(PidFile::parse("").is_none());
 }
+
+#[test]
+fn su_fallback_runs_as_postgres_and_quotes() {
+    if !os::is_root() {
+        return; // su would ask for a password
+    }
+    let owner = os::lookup_user(os::POSTGRES_OS_USER).unwrap().unwrap();
+    let runner = os::Runner::Su {
+        su: PathBuf::from("/bin/su"),
+        owner,
+    };
+    let whoami = runner.output(Path::new("id"), &["-u".as_ref()]).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&whoami.stdout).trim(),
+        owner.uid.to_string()
+    );
+    let tricky = "it's $HOME; `x` \"y\"";
+    let echoed = runner
+        .output(Path::new("printf"), &["%s".as_ref(), tricky.as_ref()])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&echoed.stdout), tricky);
+}
+
+#[test]
+fn runner_matches_user() {
+    let runner = os::Runner::for_current_user().unwrap();
+    let out = runner.output(Path::new("id"), &["-u".as_ref()]).unwrap();
+    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(uid, os::server_uid(&runner));
+    assert_ne!(uid, 0, "PostgreSQL must never be run as root");
+}

@@ -27,7 +27,11 @@ pub fn validate_address(address: &str) -> Result<(), StoreError> {
         return Err(bad("contains whitespace or control characters"));
     }
     match address.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => Ok(()),
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
+            Ok(())
+        }
         _ => Err(bad("is not of the form local@domain")),
     }
 }
@@ -46,7 +50,11 @@ pub async fn add_alias(
 ) -> Result<AliasInfo, StoreError> {
     validate_address(address)?;
     let name = canonical_name(mailbox.unwrap_or("INBOX"))?;
-    if client.query_opt("SELECT 1 FROM aliases WHERE address = $1", &[&address]).await?.is_some() {
+    if client
+        .query_opt("SELECT 1 FROM aliases WHERE address = $1", &[&address])
+        .await?
+        .is_some()
+    {
         return Err(alias_exists(address));
     }
     let user = user_id(client, login).await?;
@@ -66,13 +74,26 @@ pub async fn add_alias(
             &[&address, &user, &mailbox_id],
         )
         .await
-        .map_err(|e| if is_unique_violation(&e) { alias_exists(address) } else { e.into() })?;
-    Ok(AliasInfo { address: address.to_string(), login: login.to_string(), mailbox: name, primary: false })
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                alias_exists(address)
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(AliasInfo {
+        address: address.to_string(),
+        login: login.to_string(),
+        mailbox: name,
+        primary: false,
+    })
 }
 
 /// Removes `address`. NotFound if there is no such alias.
 pub async fn delete_alias(client: &impl GenericClient, address: &str) -> Result<(), StoreError> {
-    let n = client.execute("DELETE FROM aliases WHERE address = $1", &[&address]).await?;
+    let n = client
+        .execute("DELETE FROM aliases WHERE address = $1", &[&address])
+        .await?;
     if n == 0 {
         return Err(StoreError::NotFound(format!("no alias {address:?}")));
     }
@@ -80,7 +101,10 @@ pub async fn delete_alias(client: &impl GenericClient, address: &str) -> Result<
 }
 
 /// Aliases whose address matches `pattern` (aox wildcards; None: all), by address.
-pub async fn list_aliases(client: &impl GenericClient, pattern: Option<&str>) -> Result<Vec<AliasInfo>, StoreError> {
+pub async fn list_aliases(
+    client: &impl GenericClient,
+    pattern: Option<&str>,
+) -> Result<Vec<AliasInfo>, StoreError> {
     let like = like_pattern(pattern.unwrap_or("*"));
     let rows = client
         .query(
@@ -93,7 +117,12 @@ pub async fn list_aliases(client: &impl GenericClient, pattern: Option<&str>) ->
         .await?;
     Ok(rows
         .iter()
-        .map(|r| AliasInfo { address: r.get(0), login: r.get(1), mailbox: r.get(2), primary: r.get(3) })
+        .map(|r| AliasInfo {
+            address: r.get(0),
+            login: r.get(1),
+            mailbox: r.get(2),
+            primary: r.get(3),
+        })
         .collect())
 }
 
@@ -108,7 +137,10 @@ mod tests {
         for bad in ["", "a", "@b", "a@", "a@b@c", "a b@c", "a@b\n", "a\t@b"] {
             assert!(validate_address(bad).is_err(), "{bad:?}");
         }
-        let e = validate_address("nope").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = validate_address("nope")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("\"nope\""), "{e}");
     }
 }

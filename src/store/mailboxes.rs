@@ -10,10 +10,20 @@
 use tokio_postgres::GenericClient;
 
 use super::StoreError;
-use super::users::{fresh_uidvalidity, is_unique_violation, like_literal, like_pattern, no_user, user_id};
+use super::users::{
+    fresh_uidvalidity, is_unique_violation, like_literal, like_pattern, no_user, user_id,
+};
 
 /// The RFC 6154 special-use attributes the schema accepts, as stored.
-pub const SPECIAL_USES: [&str; 7] = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"];
+pub const SPECIAL_USES: [&str; 7] = [
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+];
 
 /// The reason recorded on entries that `delete_mailbox` with force tombstones.
 const FORCED_DELETE_REASON: &str = "aox delete mailbox -f";
@@ -133,7 +143,11 @@ pub async fn add_mailbox(
         .map(|r| r.get(0))
         .ok_or_else(|| no_user(login))?;
     let exists = || StoreError::Conflict(format!("mailbox {name:?} of {login} already exists"));
-    let levels: Vec<usize> = name.match_indices('/').map(|(i, _)| i).chain([name.len()]).collect();
+    let levels: Vec<usize> = name
+        .match_indices('/')
+        .map(|(i, _)| i)
+        .chain([name.len()])
+        .collect();
     let mut created = Vec::new();
     for (n, end) in levels.iter().enumerate() {
         let path = &name[..*end];
@@ -234,13 +248,18 @@ pub async fn delete_mailbox(
     // Exact, not the counter: a drifted counter must not let mail be hidden
     // in a deleted mailbox. One mailbox, under its lock, is cheap enough.
     let entries: i64 = tx
-        .query_one("SELECT count(*) FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2", &[&user, &id])
+        .query_one(
+            "SELECT count(*) FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2",
+            &[&user, &id],
+        )
         .await?
         .get(0);
     let mut expunged = 0;
     if entries > 0 {
         if !force {
-            return Err(StoreError::Conflict(format!("mailbox {name:?} of {login} has {entries} messages")));
+            return Err(StoreError::Conflict(format!(
+                "mailbox {name:?} of {login} has {entries} messages"
+            )));
         }
         let modseq: i64 = tx
             .query_one(
@@ -260,7 +279,10 @@ pub async fn delete_mailbox(
         let count: i64 = range.get(0);
         // The mailbox keeps its uidvalidity if it is created again, so a
         // QRESYNC client must still learn that these UIDs went away.
-        if let (Some(low), Some(high)) = (range.get::<_, Option<i64>>(1), range.get::<_, Option<i64>>(2)) {
+        if let (Some(low), Some(high)) = (
+            range.get::<_, Option<i64>>(1),
+            range.get::<_, Option<i64>>(2),
+        ) {
             tx.execute(
                 "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
                  VALUES ($1, $2, $3, 'expunged', $4, $5)",
@@ -347,8 +369,14 @@ mod tests {
 
     #[test]
     fn special_use_is_canonicalised() {
-        assert_eq!(canonical_special_use("\\sent").ok().as_deref(), Some("\\Sent"));
-        assert_eq!(canonical_special_use("Trash").ok().as_deref(), Some("\\Trash"));
+        assert_eq!(
+            canonical_special_use("\\sent").ok().as_deref(),
+            Some("\\Sent")
+        );
+        assert_eq!(
+            canonical_special_use("Trash").ok().as_deref(),
+            Some("\\Trash")
+        );
         assert!(canonical_special_use("\\Inbox").is_err());
     }
 }

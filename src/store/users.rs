@@ -99,7 +99,10 @@ pub(crate) fn like_literal(s: &str) -> String {
 /// user (or mailbox) deleted and created again never gets a UIDVALIDITY it had
 /// before (RFC 9051 §2.3.1.1), clamped into the column's 1..2^32-1 range.
 pub(crate) fn fresh_uidvalidity() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
     now.clamp(1, u64::from(u32::MAX)) as i64
 }
 
@@ -132,11 +135,23 @@ pub async fn add_user(
     validate_login(login)?;
     validate_address(address)?;
     let tx = client.transaction().await?;
-    if tx.query_opt("SELECT 1 FROM users WHERE login = $1", &[&login]).await?.is_some() {
-        return Err(StoreError::Conflict(format!("user {login:?} already exists")));
+    if tx
+        .query_opt("SELECT 1 FROM users WHERE login = $1", &[&login])
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Conflict(format!(
+            "user {login:?} already exists"
+        )));
     }
-    if tx.query_opt("SELECT 1 FROM aliases WHERE address = $1", &[&address]).await?.is_some() {
-        return Err(StoreError::Conflict(format!("address {address:?} is already in use")));
+    if tx
+        .query_opt("SELECT 1 FROM aliases WHERE address = $1", &[&address])
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Conflict(format!(
+            "address {address:?} is already in use"
+        )));
     }
     // The checks above give the usual messages; the unique constraints still
     // decide races between two concurrent adds.
@@ -181,16 +196,27 @@ pub async fn add_user(
 /// Deletes `login` and every row it owns, in one transaction. Without
 /// `force`, a user with any mail (live entries or expunge tombstones) is
 /// refused, so a typo cannot destroy an archive.
-pub async fn delete_user(client: &mut impl GenericClient, login: &str, force: bool) -> Result<DeletedUser, StoreError> {
+pub async fn delete_user(
+    client: &mut impl GenericClient,
+    login: &str,
+    force: bool,
+) -> Result<DeletedUser, StoreError> {
     let tx = client.transaction().await?;
     // Locking the user and its mailboxes first makes a concurrent delivery
     // (which updates the mailbox row) wait for us rather than race the deletes.
     let id: i64 = tx
-        .query_opt("SELECT id FROM users WHERE login = $1 FOR UPDATE", &[&login])
+        .query_opt(
+            "SELECT id FROM users WHERE login = $1 FOR UPDATE",
+            &[&login],
+        )
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| no_user(login))?;
-    tx.execute("SELECT 1 FROM mailboxes WHERE user_id = $1 FOR UPDATE", &[&id]).await?;
+    tx.execute(
+        "SELECT 1 FROM mailboxes WHERE user_id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await?;
 
     // count(*) is right here: the answer must be exact, and this is one user.
     let entries: i64 = tx
@@ -223,7 +249,11 @@ pub async fn delete_user(client: &mut impl GenericClient, login: &str, force: bo
     if !holds.is_empty() {
         return Err(StoreError::Conflict(format!(
             "user {login:?} is named by legal hold {}",
-            holds.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
+            holds
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
 
@@ -245,10 +275,12 @@ pub async fn delete_user(client: &mut impl GenericClient, login: &str, force: bo
         .execute("DELETE FROM messages WHERE user_id = $1", &[&id])
         .await
         .map_err(|e| match e.as_db_error() {
-            Some(db) if db.code() == &SqlState::INTEGRITY_CONSTRAINT_VIOLATION => StoreError::Conflict(format!(
-                "user {login:?} cannot be deleted: {}",
-                db.message()
-            )),
+            Some(db) if db.code() == &SqlState::INTEGRITY_CONSTRAINT_VIOLATION => {
+                StoreError::Conflict(format!(
+                    "user {login:?} cannot be deleted: {}",
+                    db.message()
+                ))
+            }
             _ => e.into(),
         })?;
     for sql in [
@@ -272,7 +304,10 @@ pub async fn delete_user(client: &mut impl GenericClient, login: &str, force: bo
 
 /// Users whose login matches `pattern` (aox wildcards; None: everyone),
 /// ordered by login.
-pub async fn list_users(client: &impl GenericClient, pattern: Option<&str>) -> Result<Vec<UserSummary>, StoreError> {
+pub async fn list_users(
+    client: &impl GenericClient,
+    pattern: Option<&str>,
+) -> Result<Vec<UserSummary>, StoreError> {
     let like = like_pattern(pattern.unwrap_or("*"));
     // Message counts come from the mailbox counters: O(mailboxes), not O(mail).
     let rows = client
@@ -289,7 +324,12 @@ pub async fn list_users(client: &impl GenericClient, pattern: Option<&str>) -> R
         .await?;
     Ok(rows
         .iter()
-        .map(|r| UserSummary { login: r.get(0), address: r.get(1), mailboxes: r.get(2), messages: r.get(3) })
+        .map(|r| UserSummary {
+            login: r.get(0),
+            address: r.get(1),
+            mailboxes: r.get(2),
+            messages: r.get(3),
+        })
         .collect())
 }
 
@@ -333,7 +373,10 @@ mod tests {
         assert!(validate_login("").is_err());
         assert!(validate_login("al ice").is_err());
         assert!(validate_login("al\u{7}ice").is_err());
-        let e = validate_login("a b").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = validate_login("a b")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("\"a b\""), "{e}");
     }
 

@@ -18,8 +18,6 @@ use archiveopteryx::store::{self, Db};
 pub struct Shared {
     pub cluster: PrivateCluster,
     pub base: PathBuf,
-    pub user_password: String,
-    pub owner_password: String,
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -57,7 +55,7 @@ pub fn shared() -> &'static Shared {
         .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
         // SAFETY: registering a plain extern "C" fn is always sound.
         unsafe { libc::atexit(stop_cluster_at_exit) };
-        Shared { cluster, base, user_password: String::new(), owner_password: String::new() }
+        Shared { cluster, base }
     })
 }
 
@@ -109,7 +107,6 @@ async fn ensure_template() {
 /// A database of its own for one test, with config files that point at it.
 pub struct TestDb {
     pub name: String,
-    pub dir: PathBuf,
     pub config_path: PathBuf,
 }
 
@@ -133,7 +130,7 @@ impl TestDb {
             install::write_private_file(&dir.join(file), &text).unwrap();
         }
         let config_path = dir.join(install::CONFIG_FILE);
-        TestDb { name, dir, config_path }
+        TestDb { name, config_path }
     }
 
     /// The config as the server would read it (owner password merged in).

@@ -9,7 +9,7 @@ use crate::harness::{self, superuser};
 
 /// Options for an install of its own: own database, own roles, own config dir.
 fn own_install(tag: &str) -> install::InstallOptions {
-    let dir = harness::reachable_temp_dir("aox-inst-");
+    let dir = harness::shared().base.join(format!("inst-{tag}"));
     let mut o = harness::install_options(&format!("inst_{tag}"), &dir);
     o.db_user = format!("aox_{tag}");
     o.db_owner = format!("aoxsuper_{tag}");

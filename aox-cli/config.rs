@@ -1,0 +1,14 @@
+//! `check config`: needs no database, so it works before one exists.
+
+use serde_json::json;
+
+use crate::Ctx;
+use crate::output;
+
+pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
+    // The error already names the file and line; main prints it and exits 1.
+    ctx.config()?;
+    let file = ctx.config_path.display().to_string();
+    output::done(ctx.json, &format!("{file}: ok"), json!({ "file": file }));
+    Ok(())
+}

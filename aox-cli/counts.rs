@@ -1,0 +1,24 @@
+//! `show counts`.
+
+use archiveopteryx::store::counts;
+use serde_json::Value;
+
+use crate::Ctx;
+use crate::output;
+
+pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
+    let client = ctx.connect().await?;
+    let c = counts::show_counts(&client).await?;
+    let fields: [(&str, Value); 8] = [
+        ("users", c.users.into()),
+        ("mailboxes", c.mailboxes.into()),
+        ("messages", c.messages.into()),
+        ("mailbox_entries", c.mailbox_entries.into()),
+        ("expunged_entries", c.expunged_entries.into()),
+        ("bodyparts", c.bodyparts.into()),
+        ("bodypart_bytes", c.bodypart_bytes.into()),
+        ("message_bytes", c.message_bytes.into()),
+    ];
+    output::show(ctx.json, &fields);
+    Ok(())
+}

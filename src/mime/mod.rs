@@ -1,0 +1,1 @@
+//! Messages: parse, normalise, hash, envelope/bodystructure, wire bytes. Pure: no I/O, no async, no SQL.
