@@ -118,8 +118,13 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         peer_identity: None,
     };
     let report = install::install(&options).await?;
-    for action in &report.actions {
+    // Privilege changes come by the dozen on a first install; one line says enough.
+    let (grants, others): (Vec<_>, Vec<_>) = report.actions.iter().partition(|a| a.starts_with("Run "));
+    for action in others {
         tracing::info!("installer: {action}");
+    }
+    if !grants.is_empty() {
+        tracing::info!("installer: reconciled the runtime role's privileges ({} changes)", grants.len());
     }
 
     let config_path = data_dir.join(install::CONFIG_FILE);

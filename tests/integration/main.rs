@@ -7,3 +7,8 @@ mod harness;
 mod installer;
 mod privileges;
 mod schema_revision;
+mod cli_admin;
+mod cli_aliases;
+mod cli_mailboxes;
+mod cli_support;
+mod cli_users;
