@@ -26,9 +26,9 @@ pub struct ServerState {
 
 /// Serves one connection until LOGOUT or EOF.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, state: ServerState) {
+    use tracing::Instrument as _;
     let span = tracing::info_span!("imap", %peer);
-    let _enter = span.enter();
-    if let Err(e) = session(stream, &state).await {
+    if let Err(e) = session(stream, &state).instrument(span).await {
         tracing::debug!(error = %e, "connection ended");
     }
 }

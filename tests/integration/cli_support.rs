@@ -85,7 +85,7 @@ pub async fn deliver(db: &TestDb, login: &str, mailbox: &str, uid: i64) -> i64 {
         .get(0);
     client
         .execute(
-            "UPDATE mailboxes SET uidnext = $3 + 1, highest_modseq = highest_modseq + 1, \
+            "UPDATE mailboxes SET uidnext = $3::bigint + 1, highest_modseq = highest_modseq + 1, \
              message_count = message_count + 1, unseen_count = unseen_count + 1, total_size = total_size + $4 \
              WHERE user_id = $1 AND id = $2",
             &[&user, &mailbox_id, &uid, &size],

@@ -7,6 +7,7 @@ mod harness;
 mod installer;
 mod privileges;
 mod schema_revision;
+mod server;
 mod cli_admin;
 mod cli_aliases;
 mod cli_mailboxes;
