@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::Ctx;
 use crate::output::{self, Listing};
 
+/// `aox add alias <address> <login> [<mailbox>]`.
 #[derive(Debug, Args)]
 pub struct AddAlias {
     /// The address (local@domain) that should deliver to the mailbox.
@@ -17,22 +18,30 @@ pub struct AddAlias {
     mailbox: Option<String>,
 }
 
+/// `aox delete alias <address>`.
 #[derive(Debug, Args)]
 pub struct DeleteAlias {
     /// The address.
     address: String,
 }
 
+/// `aox list aliases [pattern]`.
 #[derive(Debug, Args)]
 pub struct ListAliases {
     /// Only addresses matching this (`*` any characters, `?` one).
     pattern: Option<String>,
 }
 
+/// Creates an alias and confirms it.
 pub async fn add(ctx: &Ctx, args: AddAlias) -> anyhow::Result<()> {
-    let client = ctx.connect().await?;
-    let alias =
-        aliases::add_alias(&client, &args.address, &args.login, args.mailbox.as_deref()).await?;
+    let mut client = ctx.connect().await?;
+    let alias = aliases::add_alias(
+        &mut client,
+        &args.address,
+        &args.login,
+        args.mailbox.as_deref(),
+    )
+    .await?;
     output::done(
         ctx.json,
         &format!(
@@ -44,6 +53,7 @@ pub async fn add(ctx: &Ctx, args: AddAlias) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes an alias and confirms it.
 pub async fn delete(ctx: &Ctx, args: DeleteAlias) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     aliases::delete_alias(&client, &args.address).await?;
@@ -55,6 +65,7 @@ pub async fn delete(ctx: &Ctx, args: DeleteAlias) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the aliases matching the pattern.
 pub async fn list(ctx: &Ctx, args: ListAliases) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let found = aliases::list_aliases(&client, args.pattern.as_deref()).await?;

@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::Ctx;
 use crate::output;
 
+/// Loads the configuration; says "<file>: ok" or fails with the error.
 pub fn check(ctx: &Ctx) -> anyhow::Result<()> {
     // The error already names the file and line; main prints it and exits 1.
     ctx.config()?;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::Ctx;
 use crate::output;
 
+/// Prints the store's counts.
 pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let c = counts::show_counts(&client).await?;

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::Ctx;
 use crate::output::{self, Listing};
 
+/// `aox add mailbox [--special-use <attribute>] <login> <name>`.
 #[derive(Debug, Args)]
 pub struct AddMailbox {
     /// Mark the mailbox with an RFC 6154 attribute: \All, \Archive, \Drafts,
@@ -19,6 +20,7 @@ pub struct AddMailbox {
     name: String,
 }
 
+/// `aox delete mailbox [-f] <login> <name>`.
 #[derive(Debug, Args)]
 pub struct DeleteMailbox {
     /// Delete the mailbox even if it has messages, moving them to the
@@ -31,6 +33,7 @@ pub struct DeleteMailbox {
     name: String,
 }
 
+/// `aox list mailboxes [-s] [-o <owner>] [pattern]`.
 #[derive(Debug, Args)]
 pub struct ListMailboxes {
     /// Also show message counts, sizes, UIDNEXT, UIDVALIDITY and HIGHESTMODSEQ.
@@ -43,6 +46,7 @@ pub struct ListMailboxes {
     pattern: Option<String>,
 }
 
+/// Creates a mailbox (and its missing parents) and confirms it.
 pub async fn add(ctx: &Ctx, args: AddMailbox) -> anyhow::Result<()> {
     let mut client = ctx.connect().await?;
     let added = mailboxes::add_mailbox(
@@ -67,14 +71,15 @@ pub async fn add(ctx: &Ctx, args: AddMailbox) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes a mailbox and confirms it.
 pub async fn delete(ctx: &Ctx, args: DeleteMailbox) -> anyhow::Result<()> {
     let mut client = ctx.connect().await?;
     let gone = mailboxes::delete_mailbox(&mut client, &args.login, &args.name, args.force).await?;
     let mut message = format!("Deleted mailbox {} of {}", gone.name, args.login);
     if gone.expunged > 0 {
         message.push_str(&format!(
-            "; {} messages moved to the expunged entries",
-            gone.expunged
+            "; {} moved to the expunged entries",
+            output::counted(gone.expunged, "message", "messages")
         ));
     }
     output::done(
@@ -85,6 +90,7 @@ pub async fn delete(ctx: &Ctx, args: DeleteMailbox) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the mailboxes matching the owner and pattern.
 pub async fn list(ctx: &Ctx, args: ListMailboxes) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let found =

@@ -107,3 +107,11 @@ pub fn done(json: bool, message: &str, details: Value) {
 pub fn cell(s: Option<&str>) -> String {
     s.unwrap_or("-").to_string()
 }
+
+/// "1 message", "2 messages".
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}

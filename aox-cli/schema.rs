@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::Ctx;
 use crate::output;
 
+/// `aox upgrade schema [-n]`.
 #[derive(Debug, Args)]
 pub struct UpgradeSchema {
     /// Dry run: say what would be done, change nothing.
@@ -16,6 +17,7 @@ pub struct UpgradeSchema {
     dry_run: bool,
 }
 
+/// `aox grant privileges [-n]`.
 #[derive(Debug, Args)]
 pub struct GrantPrivileges {
     /// Dry run: print the GRANTs and REVOKEs, run none of them.
@@ -37,6 +39,7 @@ fn changes_json(changes: &[Change]) -> Value {
         .collect()
 }
 
+/// Prints the database's and this program's revisions and the pending steps.
 pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     // No revision check: this is the command to run when the check fails.
     let (_, client) = ctx.connect_any().await?;
@@ -79,6 +82,7 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies pending steps, then reconciles privileges; prints what it did.
 pub async fn upgrade(ctx: &Ctx, args: UpgradeSchema) -> anyhow::Result<()> {
     let (config, mut client) = ctx.connect_any().await?;
     let steps = schema::upgrade(&mut client, args.dry_run).await?;
@@ -131,6 +135,7 @@ pub async fn upgrade(ctx: &Ctx, args: UpgradeSchema) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints (and unless -n, runs) the GRANTs and REVOKEs the list calls for.
 pub async fn grant(ctx: &Ctx, args: GrantPrivileges) -> anyhow::Result<()> {
     let (config, mut client) = ctx.connect_any().await?;
     // The list describes this program's schema; reconciling an older one
@@ -151,8 +156,11 @@ pub async fn grant(ctx: &Ctx, args: GrantPrivileges) -> anyhow::Result<()> {
             "Nothing to change: {} has exactly the listed privileges",
             config.db_user()
         ),
-        (n, true) => format!("Dry run: {n} changes not made"),
-        (n, false) => format!("Made {n} changes"),
+        (n, true) => format!(
+            "Dry run: {} not made",
+            output::counted(n as u64, "change", "changes")
+        ),
+        (n, false) => format!("Made {}", output::counted(n as u64, "change", "changes")),
     };
     output::done(
         ctx.json,

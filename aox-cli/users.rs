@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::output::{self, Listing};
 use crate::{Ctx, usage_error};
 
+/// `aox add user [-p] <login> [<password>] <address>`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  aox add user alice s3cret alice@example.org\n  \
@@ -29,6 +30,7 @@ pub struct AddUser {
     rest: Vec<String>,
 }
 
+/// `aox delete user [-f] <login>`.
 #[derive(Debug, Args)]
 pub struct DeleteUser {
     /// Delete the user even if it has mail, and all of that mail with it.
@@ -38,12 +40,14 @@ pub struct DeleteUser {
     login: String,
 }
 
+/// `aox list users [pattern]`.
 #[derive(Debug, Args)]
 pub struct ListUsers {
     /// Only logins matching this (`*` any characters, `?` one).
     pattern: Option<String>,
 }
 
+/// `aox change password [-p] <login> [<password>]`.
 #[derive(Debug, Args)]
 pub struct ChangePassword {
     /// Read the new password (from the terminal without echo, or one line of
@@ -92,6 +96,7 @@ fn read_password() -> anyhow::Result<Secret> {
     Ok(Secret::new(line))
 }
 
+/// Creates a user (with INBOX and primary address) and confirms it.
 pub async fn add(ctx: &Ctx, args: AddUser) -> anyhow::Result<()> {
     let mut rest = args.rest;
     let (given, address) = match (args.prompt, rest.len()) {
@@ -126,13 +131,15 @@ pub async fn add(ctx: &Ctx, args: AddUser) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes a user and confirms it.
 pub async fn delete(ctx: &Ctx, args: DeleteUser) -> anyhow::Result<()> {
     let mut client = ctx.connect().await?;
     let gone = users::delete_user(&mut client, &args.login, args.force).await?;
     let message = if gone.messages > 0 || gone.entries > 0 {
         format!(
-            "Deleted user {} and its {} messages",
-            args.login, gone.messages
+            "Deleted user {} and its {}",
+            args.login,
+            output::counted(gone.messages, "message", "messages")
         )
     } else {
         format!("Deleted user {}", args.login)
@@ -145,6 +152,7 @@ pub async fn delete(ctx: &Ctx, args: DeleteUser) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the users matching the pattern.
 pub async fn list(ctx: &Ctx, args: ListUsers) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let found = users::list_users(&client, args.pattern.as_deref()).await?;
@@ -159,6 +167,7 @@ pub async fn list(ctx: &Ctx, args: ListUsers) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Replaces a user's password and confirms it.
 pub async fn change_password(ctx: &Ctx, args: ChangePassword) -> anyhow::Result<()> {
     let secrets = StoredSecrets::derive(&password(
         &["change", "password"],

@@ -23,7 +23,11 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CONFIG_DIR)]
     config_dir: PathBuf,
     /// The PostgreSQL server: a host name or address, or a Unix-socket directory.
-    #[arg(long, value_name = "HOST_OR_SOCKET_DIR", default_value = "/var/run/postgresql")]
+    #[arg(
+        long,
+        value_name = "HOST_OR_SOCKET_DIR",
+        default_value = "/var/run/postgresql"
+    )]
     db_address: String,
     /// The PostgreSQL port.
     #[arg(long, value_name = "N", default_value_t = 5432)]
@@ -77,12 +81,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Over a Unix socket as root, PostgreSQL's peer authentication expects
     // the OS user of the same name as the superuser (Debian's default).
-    let peer_identity = if socket && unsafe { libc::geteuid() } == 0 { os_identity(&args.superuser) } else { None };
+    let peer_identity = if socket && unsafe { libc::geteuid() } == 0 {
+        os_identity(&args.superuser)
+    } else {
+        None
+    };
 
     // The server connects over TCP with a password, never over the socket,
     // so its config names the loopback address when we came in by socket.
-    let config_db_address =
-        if socket || args.url.is_some() { "127.0.0.1".to_string() } else { args.db_address.clone() };
+    let config_db_address = if socket || args.url.is_some() {
+        "127.0.0.1".to_string()
+    } else {
+        args.db_address.clone()
+    };
     let options = InstallOptions {
         superuser: Db::from_pg_config(pg),
         config_dir: args.config_dir.clone(),

@@ -30,6 +30,12 @@ CREATE TABLE users (
     CHECK (scram_verifier IS NULL OR scram_verifier LIKE 'SCRAM-SHA-256$%')
 );
 
+-- UIDVALIDITY values come from one sequence seeded with the install time, so a
+-- mailbox (or a whole user) deleted and re-created never repeats one, even
+-- within a second (RFC 9051 §2.3.1.1).
+CREATE SEQUENCE mailbox_uidvalidity AS bigint MINVALUE 1 MAXVALUE 4294967295;
+SELECT setval('mailbox_uidvalidity', extract(epoch FROM now())::bigint);
+
 -- Mailboxes, with every counter STATUS and SELECT need (O(1) STATUS). The row is
 -- also the lock object that orders modseqs in commit order; writers take it last.
 -- Rows are never removed: a deleted mailbox keeps its uidnext/uidvalidity so a
@@ -39,7 +45,7 @@ CREATE TABLE mailboxes (
     user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     id bigint GENERATED ALWAYS AS IDENTITY,
     name text NOT NULL,
-    uidvalidity bigint NOT NULL DEFAULT 1 CHECK (uidvalidity BETWEEN 1 AND 4294967295),
+    uidvalidity bigint NOT NULL DEFAULT nextval('mailbox_uidvalidity') CHECK (uidvalidity BETWEEN 1 AND 4294967295),
     uidnext bigint NOT NULL DEFAULT 1 CHECK (uidnext BETWEEN 1 AND 4294967296),
     highest_modseq bigint NOT NULL DEFAULT 1 CHECK (highest_modseq >= 1),
     -- changes with modseq <= this were pruned from mailbox_changes; a client
@@ -275,11 +281,14 @@ CREATE TABLE retention_policies (
 );
 
 -- Legal holds: while a hold stands, the content it names is never destroyed.
+-- user_id/mailbox_id are the scope as recorded, not foreign keys: a hold is a
+-- record that outlives what it named, and held content is protected by
+-- held_messages and its trigger, not by these columns.
 CREATE TABLE legal_holds (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     case_name text NOT NULL UNIQUE,
-    user_id bigint REFERENCES users (id),
-    mailbox_id bigint REFERENCES mailboxes (id),
+    user_id bigint,
+    mailbox_id bigint,
     search text,
     confidential boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now(),

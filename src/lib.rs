@@ -2,12 +2,12 @@
 //!
 //! Layers (see DESIGN.md §3): listeners → protocol front ends → store (the only SQL) → PostgreSQL.
 
+pub mod auth;
 pub mod cluster;
 pub mod config;
-pub mod auth;
-pub mod store;
-pub mod install;
-pub mod imap;
-pub mod server;
 pub mod dev;
+pub mod imap;
+pub mod install;
 pub mod mime;
+pub mod server;
+pub mod store;

@@ -30,7 +30,10 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("archiveopteryx: cannot start the async runtime: {e}");
@@ -56,7 +59,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let config_path = dev_instance.as_ref().map_or(args.config.clone(), |d| d.config_path.clone());
+    let config_path = dev_instance
+        .as_ref()
+        .map_or(args.config.clone(), |d| d.config_path.clone());
     let config: Config = config::load(&config_path)?;
     if dev_instance.is_none() {
         init_tracing(config.log_level());
@@ -80,7 +85,10 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
 
     let listeners = server::Listeners::bind(&config).await?;
     let pool = store::pool(&db)?;
-    let state = imap::ServerState { pool, config: Arc::new(config) };
+    let state = imap::ServerState {
+        pool,
+        config: Arc::new(config),
+    };
     server::run(listeners, state, shutdown_signal()).await;
     tracing::info!("shut down");
     Ok(())
@@ -108,4 +116,3 @@ fn init_tracing(level: config::LogLevel) {
         .with_writer(std::io::stderr)
         .try_init();
 }
-

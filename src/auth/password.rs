@@ -61,7 +61,8 @@ impl StoredSecrets {
         }
         let mut salt_bytes = [0u8; 16];
         rand::fill(&mut salt_bytes);
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
         let password_hash = argon2::Argon2::default()
             .hash_password(pw.as_bytes(), &salt)
             .map_err(|e| PasswordError::Hash(e.to_string()))?
@@ -69,7 +70,10 @@ impl StoredSecrets {
         let mut scram_salt = [0u8; 16];
         rand::fill(&mut scram_salt);
         let scram_verifier = scram_verifier(pw, &scram_salt, SCRAM_ITERATIONS);
-        Ok(StoredSecrets { password_hash, scram_verifier })
+        Ok(StoredSecrets {
+            password_hash,
+            scram_verifier,
+        })
     }
 }
 
@@ -135,14 +139,20 @@ mod tests {
         let s = StoredSecrets::derive(&Secret::new("correct horse")).unwrap();
         assert!(s.password_hash.starts_with("$argon2id$"));
         assert!(!s.password_hash.contains("correct horse"));
-        assert!(verify_password(&Secret::new("correct horse"), &s.password_hash));
+        assert!(verify_password(
+            &Secret::new("correct horse"),
+            &s.password_hash
+        ));
         assert!(!verify_password(&Secret::new("wrong"), &s.password_hash));
         assert!(!verify_password(&Secret::new(""), &s.password_hash));
     }
 
     #[test]
     fn empty_passwords_are_refused_and_secrets_never_debug_print() {
-        assert!(matches!(StoredSecrets::derive(&Secret::new("")), Err(PasswordError::Empty)));
+        assert!(matches!(
+            StoredSecrets::derive(&Secret::new("")),
+            Err(PasswordError::Empty)
+        ));
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
     }
 }

@@ -11,8 +11,13 @@ use crate::install::{self, InstallOptions};
 use crate::store::{self, Db, DbRole};
 
 /// The ports dev mode serves on, all on 127.0.0.1 (documented in the README).
-pub const DEV_PORTS: [(&str, u16); 5] =
-    [("imap-port", 1143), ("imaps-port", 1993), ("pop-port", 1110), ("pops-port", 1995), ("lmtp-port", 2026)];
+pub const DEV_PORTS: [(&str, u16); 5] = [
+    ("imap-port", 1143),
+    ("imaps-port", 1993),
+    ("pop-port", 1110),
+    ("pops-port", 1995),
+    ("lmtp-port", 2026),
+];
 
 const DEMO_LOGIN: &str = "demo";
 const DEMO_ADDRESS: &str = "demo@localhost";
@@ -31,7 +36,9 @@ impl DevInstance {
         if self.cluster.started_by_us() {
             match self.cluster.stop() {
                 Ok(()) => tracing::info!("stopped the private PostgreSQL cluster"),
-                Err(e) => tracing::warn!(error = %e, "could not stop the private PostgreSQL cluster"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not stop the private PostgreSQL cluster")
+                }
             }
         }
     }
@@ -66,7 +73,10 @@ pub enum DevError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
-    move |source| DevError::Io { path: path.to_path_buf(), source }
+    move |source| DevError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Starts (or reuses) the cluster, installs, creates the demo user, prints
@@ -77,7 +87,8 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     if created {
         // The postgres OS user (when we run as root) must reach the cluster.
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o755)).map_err(io(data_dir))?;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(io(data_dir))?;
     }
     let data_dir = data_dir.canonicalize().map_err(io(data_dir))?;
 
@@ -90,7 +101,11 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     tracing::info!(port = cluster.port(), dir = %cluster.data_dir().display(), "private PostgreSQL cluster is up");
 
     let mut superuser = tokio_postgres::Config::new();
-    superuser.host_path(cluster.socket_dir()).port(cluster.port()).user(cluster.superuser()).dbname("postgres");
+    superuser
+        .host_path(cluster.socket_dir())
+        .port(cluster.port())
+        .user(cluster.superuser())
+        .dbname("postgres");
     let mut extra_config: Vec<(String, String)> = vec![
         ("db-tls".into(), "disable".into()),
         ("allow-plaintext-passwords".into(), "always".into()),
@@ -102,7 +117,13 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     for (name, port) in DEV_PORTS {
         extra_config.push((name.into(), port.to_string()));
     }
-    for name in ["imap-address", "imaps-address", "pop-address", "pops-address", "lmtp-address"] {
+    for name in [
+        "imap-address",
+        "imaps-address",
+        "pop-address",
+        "pops-address",
+        "lmtp-address",
+    ] {
         extra_config.push((name.into(), "127.0.0.1".into()));
     }
     let options = InstallOptions {
@@ -119,12 +140,16 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     };
     let report = install::install(&options).await?;
     // Privilege changes come by the dozen on a first install; one line says enough.
-    let (grants, others): (Vec<_>, Vec<_>) = report.actions.iter().partition(|a| a.starts_with("Run "));
+    let (grants, others): (Vec<_>, Vec<_>) =
+        report.actions.iter().partition(|a| a.starts_with("Run "));
     for action in others {
         tracing::info!("installer: {action}");
     }
     if !grants.is_empty() {
-        tracing::info!("installer: reconciled the runtime role's privileges ({} changes)", grants.len());
+        tracing::info!(
+            "installer: reconciled the runtime role's privileges ({} changes)",
+            grants.len()
+        );
     }
 
     let config_path = data_dir.join(install::CONFIG_FILE);
@@ -132,7 +157,11 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     let password = ensure_demo_user(&config, &data_dir).await?;
 
     println!("archiveopteryx dev mode");
-    println!("  PostgreSQL  private cluster in {} (127.0.0.1:{})", cluster.data_dir().display(), cluster.port());
+    println!(
+        "  PostgreSQL  private cluster in {} (127.0.0.1:{})",
+        cluster.data_dir().display(),
+        cluster.port()
+    );
     println!("  config      {}", config_path.display());
     println!("  admin       aox -c {} list users", config_path.display());
     println!(
@@ -141,7 +170,10 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         config.imap_port()
     );
     println!("  stop        Ctrl-C (stops PostgreSQL too)");
-    Ok(DevInstance { config_path, cluster })
+    Ok(DevInstance {
+        config_path,
+        cluster,
+    })
 }
 
 /// Creates the demo user on the first run; afterwards reads its password back

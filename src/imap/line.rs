@@ -12,7 +12,11 @@ pub(super) struct Command<'a> {
 /// Parses `tag NAME arg…`; None when the line is not even that.
 pub(super) fn parse(line: &str) -> Option<Command<'_>> {
     let (tag, rest) = line.split_once(' ')?;
-    if tag.is_empty() || tag.bytes().any(|b| b.is_ascii_control() || b"(){ %*\"\\+".contains(&b)) {
+    if tag.is_empty()
+        || tag
+            .bytes()
+            .any(|b| b.is_ascii_control() || b"(){ %*\"\\+".contains(&b))
+    {
         return None;
     }
     let (name, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -49,7 +53,11 @@ pub(super) fn parse(line: &str) -> Option<Command<'_>> {
             None => return None,
         };
     }
-    Some(Command { tag, name: name.to_ascii_uppercase(), args })
+    Some(Command {
+        tag,
+        name: name.to_ascii_uppercase(),
+        args,
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +70,10 @@ mod tests {
         let c = parse(r#"a1 login alice "pass \"word\" here""#).unwrap();
         assert_eq!(c.tag, "a1");
         assert_eq!(c.name, "LOGIN");
-        assert_eq!(c.args, vec!["alice".to_string(), "pass \"word\" here".to_string()]);
+        assert_eq!(
+            c.args,
+            vec!["alice".to_string(), "pass \"word\" here".to_string()]
+        );
         assert_eq!(parse("t NOOP").unwrap().args, Vec::<String>::new());
     }
 

@@ -48,7 +48,13 @@ async fn session(stream: TcpStream, state: &ServerState) -> std::io::Result<()> 
     let max = state.config.max_line_length() as usize;
     let mut reader = BufReader::new(read).take(max as u64 + 2);
     write
-        .write_all(format!("* OK [CAPABILITY {}] archiveopteryx ready\r\n", capabilities(state)).as_bytes())
+        .write_all(
+            format!(
+                "* OK [CAPABILITY {}] archiveopteryx ready\r\n",
+                capabilities(state)
+            )
+            .as_bytes(),
+        )
         .await?;
     let mut user: Option<String> = None;
     let mut buf = Vec::new();
@@ -64,15 +70,21 @@ async fn session(stream: TcpStream, state: &ServerState) -> std::io::Result<()> 
         }
         let text = String::from_utf8_lossy(&buf);
         let Some(cmd) = line::parse(text.trim_end_matches(['\r', '\n'])) else {
-            write.write_all(b"* BAD could not parse the command\r\n").await?;
+            write
+                .write_all(b"* BAD could not parse the command\r\n")
+                .await?;
             continue;
         };
         let tag = cmd.tag;
         let reply = match (cmd.name.as_str(), &user) {
-            ("CAPABILITY", _) => format!("* CAPABILITY {}\r\n{tag} OK done\r\n", capabilities(state)),
+            ("CAPABILITY", _) => {
+                format!("* CAPABILITY {}\r\n{tag} OK done\r\n", capabilities(state))
+            }
             ("NOOP", _) => format!("{tag} OK done\r\n"),
             ("LOGOUT", _) => {
-                write.write_all(format!("* BYE logging out\r\n{tag} OK done\r\n").as_bytes()).await?;
+                write
+                    .write_all(format!("* BYE logging out\r\n{tag} OK done\r\n").as_bytes())
+                    .await?;
                 return Ok(());
             }
             ("LOGIN", None) => {
@@ -81,7 +93,10 @@ async fn session(stream: TcpStream, state: &ServerState) -> std::io::Result<()> 
                 reply
             }
             ("LOGIN", Some(_)) => format!("{tag} BAD already logged in\r\n"),
-            (_, None) => format!("{tag} NO [CANNOT] {} is not supported yet; only LOGIN works\r\n", cmd.name),
+            (_, None) => format!(
+                "{tag} NO [CANNOT] {} is not supported yet; only LOGIN works\r\n",
+                cmd.name
+            ),
             (_, Some(_)) => format!("{tag} NO [CANNOT] {} is not supported yet\r\n", cmd.name),
         };
         write.write_all(reply.as_bytes()).await?;
@@ -90,30 +105,49 @@ async fn session(stream: TcpStream, state: &ServerState) -> std::io::Result<()> 
 
 async fn login(state: &ServerState, tag: &str, args: &[String]) -> (String, Option<String>) {
     if state.config.allow_plaintext_passwords() != PlaintextPasswords::Always {
-        return (format!("{tag} NO [PRIVACYREQUIRED] plaintext passwords are disabled\r\n"), None);
+        return (
+            format!("{tag} NO [PRIVACYREQUIRED] plaintext passwords are disabled\r\n"),
+            None,
+        );
     }
     let [login, password] = args else {
-        return (format!("{tag} BAD LOGIN takes a user name and a password\r\n"), None);
+        return (
+            format!("{tag} BAD LOGIN takes a user name and a password\r\n"),
+            None,
+        );
     };
     let client = match state.pool.get().await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no database connection for LOGIN");
-            return (format!("{tag} NO [UNAVAILABLE] the database is unavailable\r\n"), None);
+            return (
+                format!("{tag} NO [UNAVAILABLE] the database is unavailable\r\n"),
+                None,
+            );
         }
     };
-    match crate::store::auth::check_password(&**client, login, &Secret::new(password.clone())).await {
+    match crate::store::auth::check_password(&**client, login, &Secret::new(password.clone())).await
+    {
         Ok(true) => {
             tracing::info!(user = %login, "logged in");
-            (format!("{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n"), Some(login.clone()))
+            (
+                format!("{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n"),
+                Some(login.clone()),
+            )
         }
         Ok(false) => {
             tracing::info!(user = %login, "login failed");
-            (format!("{tag} NO [AUTHENTICATIONFAILED] invalid credentials\r\n"), None)
+            (
+                format!("{tag} NO [AUTHENTICATIONFAILED] invalid credentials\r\n"),
+                None,
+            )
         }
         Err(e) => {
             tracing::warn!(error = %e, "LOGIN lookup failed");
-            (format!("{tag} NO [UNAVAILABLE] the database is unavailable\r\n"), None)
+            (
+                format!("{tag} NO [UNAVAILABLE] the database is unavailable\r\n"),
+                None,
+            )
         }
     }
 }

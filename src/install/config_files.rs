@@ -21,7 +21,10 @@ pub(super) struct KnownPasswords {
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> InstallError {
-    InstallError::ConfigFile { path: path.to_path_buf(), message: e.to_string() }
+    InstallError::ConfigFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 pub(super) fn read_passwords(dir: &Path) -> Result<KnownPasswords, InstallError> {
@@ -42,7 +45,12 @@ pub(super) fn read_passwords(dir: &Path) -> Result<KnownPasswords, InstallError>
 /// Writes `contents` to `path` with mode 0600, replacing any old file.
 pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     let tmp: PathBuf = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -80,21 +88,36 @@ pub(super) fn ensure_files(
     );
     for (path, contents, current_password) in [
         (&main, main_wanted, read_passwords(&opts.config_dir)?.user),
-        (&owner, owner_wanted, read_passwords(&opts.config_dir)?.owner),
+        (
+            &owner,
+            owner_wanted,
+            read_passwords(&opts.config_dir)?.owner,
+        ),
     ] {
-        let password = if path == &main { user_password } else { owner_password };
+        let password = if path == &main {
+            user_password
+        } else {
+            owner_password
+        };
         // An existing file is the operator's: keep it unless it lacks the
         // password the role now has.
         if path.exists() && current_password.as_deref() == Some(password) {
             continue;
         }
-        report.actions.push(verb(&format!("write {} (mode 0600)", path.display())));
+        report
+            .actions
+            .push(verb(&format!("write {} (mode 0600)", path.display())));
         if !opts.dry_run {
-            std::fs::create_dir_all(&opts.config_dir).map_err(|e| file_error(&opts.config_dir, e))?;
+            std::fs::create_dir_all(&opts.config_dir)
+                .map_err(|e| file_error(&opts.config_dir, e))?;
             if path.exists() {
                 // Only the password line changes; keep everything else.
                 let old = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
-                let name = if path == &main { "db-password" } else { "db-owner-password" };
+                let name = if path == &main {
+                    "db-password"
+                } else {
+                    "db-owner-password"
+                };
                 let mut updated: String = old
                     .lines()
                     .filter(|l| !l.trim_start().to_ascii_lowercase().starts_with(name))

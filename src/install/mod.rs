@@ -44,7 +44,9 @@ pub enum InstallError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An extension we need is not available in the cluster.
-    #[error("the PostgreSQL extension {0} is not available: install postgresql-contrib (Debian: the postgresql-NN package ships it; FreeBSD: postgresqlNN-contrib)")]
+    #[error(
+        "the PostgreSQL extension {0} is not available: install postgresql-contrib (Debian: the postgresql-NN package ships it; FreeBSD: postgresqlNN-contrib)"
+    )]
     MissingExtension(String),
     /// A config file could not be read or written.
     #[error("{path}: {message}")]
@@ -69,13 +71,22 @@ const EXTENSIONS: [&str; 2] = ["citext", "pg_trgm"];
 /// would take and changes nothing.
 pub async fn install(opts: &InstallOptions) -> Result<InstallReport, InstallError> {
     let mut report = InstallReport::default();
-    let verb = |s: &str| if opts.dry_run { format!("Would {s}") } else { capitalise(s) };
+    let verb = |s: &str| {
+        if opts.dry_run {
+            format!("Would {s}")
+        } else {
+            capitalise(s)
+        }
+    };
 
     let admin = roles::connect_superuser(opts, "postgres").await?;
 
     // Extensions must be installable before we create anything.
     let available = admin
-        .query("SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)", &[&EXTENSIONS.to_vec()])
+        .query(
+            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
+            &[&EXTENSIONS.to_vec()],
+        )
         .await
         .map_err(StoreError::from)?;
     for ext in EXTENSIONS {
@@ -86,17 +97,38 @@ pub async fn install(opts: &InstallOptions) -> Result<InstallReport, InstallErro
 
     // Passwords: what earlier runs wrote, or new random ones.
     let mut existing = config_files::read_passwords(&opts.config_dir)?;
-    let user_password = roles::ensure_role(&admin, opts, &opts.db_user, existing.user.take(), &mut report, &verb).await?;
-    let owner_password =
-        roles::ensure_role(&admin, opts, &opts.db_owner, existing.owner.take(), &mut report, &verb).await?;
+    let user_password = roles::ensure_role(
+        &admin,
+        opts,
+        &opts.db_user,
+        existing.user.take(),
+        &mut report,
+        &verb,
+    )
+    .await?;
+    let owner_password = roles::ensure_role(
+        &admin,
+        opts,
+        &opts.db_owner,
+        existing.owner.take(),
+        &mut report,
+        &verb,
+    )
+    .await?;
 
     let db_exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&opts.db_name])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&opts.db_name],
+        )
         .await
         .map_err(StoreError::from)?
         .is_some();
     if !db_exists {
-        report.actions.push(verb(&format!("create database {} owned by {}", opts.db_name, opts.db_owner)));
+        report.actions.push(verb(&format!(
+            "create database {} owned by {}",
+            opts.db_name, opts.db_owner
+        )));
         if !opts.dry_run {
             admin
                 .batch_execute(&format!(
@@ -113,11 +145,18 @@ pub async fn install(opts: &InstallOptions) -> Result<InstallReport, InstallErro
         let mut db = roles::connect_superuser(opts, &opts.db_name).await?;
         install_into_database(&mut db, opts, &mut report, &verb).await?;
     } else {
-        report.actions.push(verb("create the extensions citext and pg_trgm"));
+        report
+            .actions
+            .push(verb("create the extensions citext and pg_trgm"));
         for step in schema::STEPS {
-            report.actions.push(verb(&format!("apply schema step {} ({})", step.revision, step.file)));
+            report.actions.push(verb(&format!(
+                "apply schema step {} ({})",
+                step.revision, step.file
+            )));
         }
-        report.actions.push(verb("grant the runtime role its privileges from schema/privileges"));
+        report.actions.push(verb(
+            "grant the runtime role its privileges from schema/privileges",
+        ));
     }
 
     config_files::ensure_files(opts, &user_password, &owner_password, &mut report, &verb)?;
@@ -137,22 +176,34 @@ async fn install_into_database(
             .map_err(StoreError::from)?
             .is_some();
         if !present {
-            report.actions.push(verb(&format!("create extension {ext}")));
+            report
+                .actions
+                .push(verb(&format!("create extension {ext}")));
             if !opts.dry_run {
-                db.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {ext}")).await.map_err(StoreError::from)?;
+                db.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {ext}"))
+                    .await
+                    .map_err(StoreError::from)?;
             }
         }
     }
 
     // Run the schema as the owner so the owner owns every object.
-    db.batch_execute(&format!("SET ROLE {}", privileges::quote_ident(&opts.db_owner)))
-        .await
-        .map_err(StoreError::from)?;
+    db.batch_execute(&format!(
+        "SET ROLE {}",
+        privileges::quote_ident(&opts.db_owner)
+    ))
+    .await
+    .map_err(StoreError::from)?;
     let steps = schema::upgrade(db, opts.dry_run).await?;
     for step in steps {
-        report.actions.push(verb(&format!("apply schema step {} ({})", step.revision, step.file)));
+        report.actions.push(verb(&format!(
+            "apply schema step {} ({})",
+            step.revision, step.file
+        )));
     }
-    db.batch_execute("RESET ROLE").await.map_err(StoreError::from)?;
+    db.batch_execute("RESET ROLE")
+        .await
+        .map_err(StoreError::from)?;
 
     if schema::current_revision(db).await?.is_some() {
         let wanted = privileges::parse(privileges::LIST)?;
@@ -164,7 +215,9 @@ async fn install_into_database(
             privileges::apply(db, &changes).await?;
         }
     } else {
-        report.actions.push(verb("grant the runtime role its privileges from schema/privileges"));
+        report.actions.push(verb(
+            "grant the runtime role its privileges from schema/privileges",
+        ));
     }
     Ok(())
 }

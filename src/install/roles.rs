@@ -70,22 +70,40 @@ pub(super) async fn ensure_role(
     let (password, sql) = match (exists, known_password) {
         (true, Some(p)) => return Ok(p),
         (false, Some(p)) => {
-            report.actions.push(verb(&format!("create role {role} with the password in the existing config")));
-            let sql = format!("CREATE ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&p));
+            report.actions.push(verb(&format!(
+                "create role {role} with the password in the existing config"
+            )));
+            let sql = format!(
+                "CREATE ROLE {} LOGIN PASSWORD {}",
+                quote_ident(role),
+                quote_literal(&p)
+            );
             (p, sql)
         }
         (false, None) => {
-            report.actions.push(verb(&format!("create role {role} with a new random password")));
+            report.actions.push(verb(&format!(
+                "create role {role} with a new random password"
+            )));
             let p = random_password();
-            let sql = format!("CREATE ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&p));
+            let sql = format!(
+                "CREATE ROLE {} LOGIN PASSWORD {}",
+                quote_ident(role),
+                quote_literal(&p)
+            );
             (p, sql)
         }
         (true, None) => {
             // The role exists but no config file knows its password: the only
             // way to a working config is a new password.
-            report.actions.push(verb(&format!("set a new random password for the existing role {role}")));
+            report.actions.push(verb(&format!(
+                "set a new random password for the existing role {role}"
+            )));
             let p = random_password();
-            let sql = format!("ALTER ROLE {} LOGIN PASSWORD {}", quote_ident(role), quote_literal(&p));
+            let sql = format!(
+                "ALTER ROLE {} LOGIN PASSWORD {}",
+                quote_ident(role),
+                quote_literal(&p)
+            );
             (p, sql)
         }
     };

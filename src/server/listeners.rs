@@ -45,11 +45,36 @@ impl Listeners {
     /// are not implemented yet are logged and skipped.
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
         let wanted = [
-            (Protocol::Imap, config.use_imap(), config.imap_address(), config.imap_port()),
-            (Protocol::Imaps, config.use_imaps(), config.imaps_address(), config.imaps_port()),
-            (Protocol::Pop3, config.use_pop(), config.pop_address(), config.pop_port()),
-            (Protocol::Pop3s, config.use_pops(), config.pops_address(), config.pops_port()),
-            (Protocol::Lmtp, config.use_lmtp(), config.lmtp_address(), config.lmtp_port()),
+            (
+                Protocol::Imap,
+                config.use_imap(),
+                config.imap_address(),
+                config.imap_port(),
+            ),
+            (
+                Protocol::Imaps,
+                config.use_imaps(),
+                config.imaps_address(),
+                config.imaps_port(),
+            ),
+            (
+                Protocol::Pop3,
+                config.use_pop(),
+                config.pop_address(),
+                config.pop_port(),
+            ),
+            (
+                Protocol::Pop3s,
+                config.use_pops(),
+                config.pops_address(),
+                config.pops_port(),
+            ),
+            (
+                Protocol::Lmtp,
+                config.use_lmtp(),
+                config.lmtp_address(),
+                config.lmtp_port(),
+            ),
         ];
         let mut bound = Vec::new();
         for (protocol, enabled, address, port) in wanted {
@@ -66,7 +91,10 @@ impl Listeners {
             }
             let addr = socket_address(address, port)?;
             let listener = TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen for {} on {addr}: {e}", protocol.name()))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen for {} on {addr}: {e}", protocol.name()),
+                )
             })?;
             bound.push((protocol, listener));
         }
@@ -75,7 +103,10 @@ impl Listeners {
 
     /// The local address of each bound listener.
     pub fn addresses(&self) -> Vec<(Protocol, SocketAddr)> {
-        self.bound.iter().filter_map(|(p, l)| l.local_addr().ok().map(|a| (*p, a))).collect()
+        self.bound
+            .iter()
+            .filter_map(|(p, l)| l.local_addr().ok().map(|a| (*p, a)))
+            .collect()
     }
 }
 
@@ -83,7 +114,10 @@ impl Listeners {
 fn socket_address(address: &str, port: u16) -> std::io::Result<SocketAddr> {
     let host = if address.is_empty() { "::" } else { address };
     let ip: std::net::IpAddr = host.parse().map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host:?} is not an IP address"))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host:?} is not an IP address"),
+        )
     })?;
     Ok(SocketAddr::new(ip, port))
 }

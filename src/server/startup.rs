@@ -5,8 +5,14 @@
 use crate::store::{self, Db, StoreError};
 
 /// Tables the runtime role must never be able to delete from or truncate.
-const CONTENT_TABLES: [&str; 6] =
-    ["messages", "message_parts", "bodyparts", "message_search", "mailbox_entries", "expunged_entries"];
+const CONTENT_TABLES: [&str; 6] = [
+    "messages",
+    "message_parts",
+    "bodyparts",
+    "message_search",
+    "mailbox_entries",
+    "expunged_entries",
+];
 
 /// Why the server will not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,16 +40,27 @@ pub enum StartupError {
 pub async fn check_database(db: &Db) -> Result<i32, StartupError> {
     let client = store::connect(db).await?;
     let revision = store::schema::check(&client).await?;
-    let role: String = client.query_one("SELECT current_user::text", &[]).await.map_err(StoreError::from)?.get(0);
+    let role: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .map_err(StoreError::from)?
+        .get(0);
     for table in CONTENT_TABLES {
         for privilege in ["DELETE", "TRUNCATE"] {
             let has: bool = client
-                .query_one("SELECT has_table_privilege(format('public.%I', $1::text), $2)", &[&table, &privilege])
+                .query_one(
+                    "SELECT has_table_privilege(format('public.%I', $1::text), $2)",
+                    &[&table, &privilege],
+                )
                 .await
                 .map_err(StoreError::from)?
                 .get(0);
             if has {
-                return Err(StartupError::TooPrivileged { role, privilege, table });
+                return Err(StartupError::TooPrivileged {
+                    role,
+                    privilege,
+                    table,
+                });
             }
         }
     }

@@ -43,44 +43,46 @@ fn alias_exists(address: &str) -> StoreError {
 /// Makes `address` deliver to `login`'s mailbox `mailbox` (INBOX when None).
 /// Conflict if the address is taken; NotFound if the user or mailbox is not there.
 pub async fn add_alias(
-    client: &impl GenericClient,
+    client: &mut impl GenericClient,
     address: &str,
     login: &str,
     mailbox: Option<&str>,
 ) -> Result<AliasInfo, StoreError> {
     validate_address(address)?;
     let name = canonical_name(mailbox.unwrap_or("INBOX"))?;
-    if client
+    let tx = client.transaction().await?;
+    if tx
         .query_opt("SELECT 1 FROM aliases WHERE address = $1", &[&address])
         .await?
         .is_some()
     {
         return Err(alias_exists(address));
     }
-    let user = user_id(client, login).await?;
-    let mailbox_id: i64 = client
+    let user = user_id(&tx, login).await?;
+    // FOR SHARE: `delete mailbox` locks the row FOR UPDATE before checking
+    // for aliases, so it cannot delete the mailbox under a new alias.
+    let mailbox_id: i64 = tx
         .query_opt(
-            "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2 AND NOT deleted",
+            "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2 AND NOT deleted FOR SHARE",
             &[&user, &name],
         )
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| StoreError::NotFound(format!("{login} has no mailbox named {name:?}")))?;
-    // One statement, so a concurrent add of the same address is settled by
-    // the primary key rather than by the check above.
-    client
-        .execute(
-            "INSERT INTO aliases (address, user_id, mailbox_id) VALUES ($1, $2, $3)",
-            &[&address, &user, &mailbox_id],
-        )
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                alias_exists(address)
-            } else {
-                e.into()
-            }
-        })?;
+    // The primary key settles a concurrent add of the same address.
+    tx.execute(
+        "INSERT INTO aliases (address, user_id, mailbox_id) VALUES ($1, $2, $3)",
+        &[&address, &user, &mailbox_id],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            alias_exists(address)
+        } else {
+            e.into()
+        }
+    })?;
+    tx.commit().await?;
     Ok(AliasInfo {
         address: address.to_string(),
         login: login.to_string(),

@@ -13,7 +13,10 @@ pub async fn check_password(
     password: &Secret,
 ) -> Result<bool, StoreError> {
     let row = client
-        .query_opt("SELECT password_hash FROM users WHERE login = $1::text::citext AND NOT disabled", &[&login])
+        .query_opt(
+            "SELECT password_hash FROM users WHERE login = $1::text::citext AND NOT disabled",
+            &[&login],
+        )
         .await?;
     let hash: Option<String> = row.and_then(|r| r.get(0));
     Ok(hash.is_some_and(|h| verify_password(password, &h)))

@@ -58,12 +58,20 @@ impl Db {
             DbTls::Prefer => SslMode::Prefer,
             DbTls::Require => SslMode::Require,
         });
-        Db { pg, tls: config.db_tls(), max_handles: config.db_max_handles() as usize }
+        Db {
+            pg,
+            tls: config.db_tls(),
+            max_handles: config.db_max_handles() as usize,
+        }
     }
 
     /// Settings for an arbitrary target (installer, tests).
     pub fn from_pg_config(pg: tokio_postgres::Config) -> Db {
-        Db { pg, tls: DbTls::Prefer, max_handles: 4 }
+        Db {
+            pg,
+            tls: DbTls::Prefer,
+            max_handles: 4,
+        }
     }
 
     /// The underlying tokio-postgres settings.
@@ -143,10 +151,15 @@ pub async fn connect(db: &Db) -> Result<tokio_postgres::Client, StoreError> {
 
 /// The server's pool, sized by `db-max-handles`.
 pub fn pool(db: &Db) -> Result<deadpool_postgres::Pool, StoreError> {
-    let manager_config =
-        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast };
+    let manager_config = deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    };
     let manager = if db.tls == DbTls::Disable {
-        deadpool_postgres::Manager::from_config(db.pg.clone(), tokio_postgres::NoTls, manager_config)
+        deadpool_postgres::Manager::from_config(
+            db.pg.clone(),
+            tokio_postgres::NoTls,
+            manager_config,
+        )
     } else {
         deadpool_postgres::Manager::from_config(db.pg.clone(), tls_connector()?, manager_config)
     };

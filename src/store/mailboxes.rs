@@ -10,9 +10,7 @@
 use tokio_postgres::GenericClient;
 
 use super::StoreError;
-use super::users::{
-    fresh_uidvalidity, is_unique_violation, like_literal, like_pattern, no_user, user_id,
-};
+use super::users::{counted, is_unique_violation, like_literal, like_pattern, no_user, user_id};
 
 /// The RFC 6154 special-use attributes the schema accepts, as stored.
 pub const SPECIAL_USES: [&str; 7] = [
@@ -108,6 +106,23 @@ fn inbox_first(name: &str) -> String {
     }
 }
 
+/// Spells a leading `inbox` (any case) in a listing pattern as `INBOX` when
+/// it is a whole first component or is followed by a wildcard, so `inbox*`
+/// finds INBOX and its children as the name `inbox` would find INBOX.
+fn pattern_inbox_first(pattern: &str) -> String {
+    match pattern.get(..5) {
+        Some(head) if head.eq_ignore_ascii_case("INBOX") => {
+            let rest = &pattern[5..];
+            if rest.is_empty() || rest.starts_with(['/', '*', '?']) {
+                format!("INBOX{rest}")
+            } else {
+                pattern.to_string()
+            }
+        }
+        _ => pattern.to_string(),
+    }
+}
+
 /// Validates a special-use attribute, with or without its backslash and in
 /// any case, and returns it as stored (`sent` → `\Sent`).
 pub fn canonical_special_use(attribute: &str) -> Result<String, StoreError> {
@@ -177,11 +192,17 @@ pub async fn add_mailbox(
             }
             None => {
                 tx.execute(
-                    "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES ($1, $2, $3, $4)",
-                    &[&user, &path, &fresh_uidvalidity(), &attribute],
+                    "INSERT INTO mailboxes (user_id, name, special_use) VALUES ($1, $2, $3)",
+                    &[&user, &path, &attribute],
                 )
                 .await
-                .map_err(|e| if is_unique_violation(&e) { exists() } else { e.into() })?;
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        exists()
+                    } else {
+                        e.into()
+                    }
+                })?;
                 created.push(path.to_string());
             }
         }
@@ -226,7 +247,8 @@ pub async fn delete_mailbox(
         .get(0);
     if children > 0 {
         return Err(StoreError::Conflict(format!(
-            "mailbox {name:?} of {login} has {children} child mailboxes; delete them first"
+            "mailbox {name:?} of {login} has {}; delete them first",
+            counted(children, "child mailbox", "child mailboxes")
         )));
     }
     let aliases: Vec<String> = tx
@@ -258,7 +280,8 @@ pub async fn delete_mailbox(
     if entries > 0 {
         if !force {
             return Err(StoreError::Conflict(format!(
-                "mailbox {name:?} of {login} has {entries} messages"
+                "mailbox {name:?} of {login} has {}",
+                counted(entries, "message", "messages")
             )));
         }
         let modseq: i64 = tx
@@ -314,8 +337,7 @@ pub async fn list_mailboxes(
         Some(login) => Some(user_id(client, login).await?),
         None => None,
     };
-    // `inbox*` should find INBOX and its children, as a name would.
-    let like = like_pattern(&inbox_first(pattern.unwrap_or("*")));
+    let like = like_pattern(&pattern_inbox_first(pattern.unwrap_or("*")));
     let rows = client
         .query(
             "SELECT u.login::text, m.name, m.special_use, m.subscribed, m.message_count, m.unseen_count, \
@@ -357,6 +379,16 @@ mod tests {
         assert_eq!(ok("InBoX/Lists"), "INBOX/Lists");
         assert_eq!(ok("Lists/inbox"), "Lists/inbox");
         assert_eq!(ok("inboxes"), "inboxes");
+    }
+
+    #[test]
+    fn inbox_patterns_find_inbox() {
+        assert_eq!(pattern_inbox_first("inbox*"), "INBOX*");
+        assert_eq!(pattern_inbox_first("Inbox/a?"), "INBOX/a?");
+        assert_eq!(pattern_inbox_first("inbox"), "INBOX");
+        assert_eq!(pattern_inbox_first("inboxes"), "inboxes");
+        assert_eq!(pattern_inbox_first("in"), "in");
+        assert_eq!(pattern_inbox_first("*"), "*");
     }
 
     #[test]

@@ -12,13 +12,24 @@ use super::StoreError;
 /// The list, as shipped.
 pub const LIST: &str = include_str!("../../schema/privileges");
 
-const TABLE_PRIVILEGES: [&str; 7] = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"];
+const TABLE_PRIVILEGES: [&str; 7] = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+];
+const SEQUENCE_PRIVILEGES: [&str; 3] = ["USAGE", "SELECT", "UPDATE"];
 
 /// What kind of object a list line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ObjectKind {
     /// A table in schema public.
     Table,
+    /// A sequence in schema public (identity columns' own sequences need no grant).
+    Sequence,
     /// A function in schema public, named with its argument types.
     Function,
 }
@@ -26,7 +37,8 @@ pub enum ObjectKind {
 /// The wanted privileges, by (kind, object name).
 pub type Wanted = BTreeMap<(ObjectKind, String), BTreeSet<String>>;
 
-/// Parses the list: `table NAME PRIV…` or `function NAME(ARGTYPES) EXECUTE`.
+/// Parses the list: `table NAME PRIV…`, `sequence NAME PRIV…` or
+/// `function NAME(ARGTYPES) EXECUTE`.
 pub fn parse(text: &str) -> Result<Wanted, StoreError> {
     let mut wanted = Wanted::new();
     for (n, line) in text.lines().enumerate() {
@@ -38,13 +50,22 @@ pub fn parse(text: &str) -> Result<Wanted, StoreError> {
         let mut words = line.split_whitespace();
         let kind = match words.next() {
             Some("table") => ObjectKind::Table,
+            Some("sequence") => ObjectKind::Sequence,
             Some("function") => ObjectKind::Function,
-            _ => return Err(bad("expected `table NAME PRIVILEGES…` or `function NAME(ARGS) EXECUTE`")),
+            _ => {
+                return Err(bad(
+                    "expected `table NAME PRIVILEGES…`, `sequence NAME PRIVILEGES…` or `function NAME(ARGS) EXECUTE`",
+                ));
+            }
         };
-        let name = words.next().ok_or_else(|| bad("missing object name"))?.to_string();
+        let name = words
+            .next()
+            .ok_or_else(|| bad("missing object name"))?
+            .to_string();
         let privileges: BTreeSet<String> = words.map(str::to_ascii_uppercase).collect();
         let allowed: &[&str] = match kind {
             ObjectKind::Table => &TABLE_PRIVILEGES,
+            ObjectKind::Sequence => &SEQUENCE_PRIVILEGES,
             ObjectKind::Function => &["EXECUTE"],
         };
         if let Some(p) = privileges.iter().find(|p| !allowed.contains(&p.as_str())) {
@@ -85,6 +106,7 @@ impl Change {
     fn sql(&self) -> String {
         let object = match self.kind {
             ObjectKind::Table => format!("TABLE public.{}", quote_ident(&self.object)),
+            ObjectKind::Sequence => format!("SEQUENCE public.{}", quote_ident(&self.object)),
             ObjectKind::Function => format!("FUNCTION public.{}", self.object),
         };
         let who = match &self.grantee {
@@ -114,46 +136,11 @@ pub fn quote_ident(name: &str) -> String {
 pub async fn plan(client: &Client, role: &str, wanted: &Wanted) -> Result<Vec<Change>, StoreError> {
     let mut changes = Vec::new();
 
-    // Every table of ours (extensions own none in public that we care about).
-    let tables = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') \
-             ORDER BY 1",
-            &[],
-        )
-        .await?;
-    let existing: BTreeSet<String> = tables.iter().map(|r| r.get(0)).collect();
-    for ((kind, name), _) in wanted.iter().filter(|((k, _), _)| *k == ObjectKind::Table) {
-        if !existing.contains(name) {
-            return Err(StoreError::Schema(format!(
-                "schema/privileges lists {kind:?} {name}, which the database lacks"
-            )));
-        }
-    }
-    for table in &existing {
-        let none = BTreeSet::new();
-        let want = wanted.get(&(ObjectKind::Table, table.clone())).unwrap_or(&none);
-        for privilege in TABLE_PRIVILEGES {
-            let has: bool = client
-                .query_one(
-                    "SELECT has_table_privilege($1, format('public.%I', $2::text), $3)",
-                    &[&role, table, &privilege],
-                )
-                .await?
-                .get(0);
-            let wants = want.contains(privilege);
-            if has != wants {
-                changes.push(Change {
-                    grant: wants,
-                    privilege: privilege.into(),
-                    kind: ObjectKind::Table,
-                    object: table.clone(),
-                    grantee: Grantee::Runtime(role.into()),
-                });
-            }
-        }
+    for (kind, relkinds, all) in [
+        (ObjectKind::Table, vec!["r", "p"], &TABLE_PRIVILEGES[..]),
+        (ObjectKind::Sequence, vec!["S"], &SEQUENCE_PRIVILEGES[..]),
+    ] {
+        plan_relations(client, role, wanted, kind, &relkinds, all, &mut changes).await?;
     }
 
     // Our own functions: who holds EXECUTE directly, by ACL entry (PUBLIC is
@@ -197,7 +184,10 @@ pub async fn plan(client: &Client, role: &str, wanted: &Wanted) -> Result<Vec<Ch
             changes.push(change(wants, Grantee::Runtime(role.into())));
         }
     }
-    for ((kind, name), _) in wanted.iter().filter(|((k, _), _)| *k == ObjectKind::Function) {
+    for ((kind, name), _) in wanted
+        .iter()
+        .filter(|((k, _), _)| *k == ObjectKind::Function)
+    {
         if !seen_functions.contains(name) {
             return Err(StoreError::Schema(format!(
                 "schema/privileges lists {kind:?} {name}, which the database lacks"
@@ -205,6 +195,64 @@ pub async fn plan(client: &Client, role: &str, wanted: &Wanted) -> Result<Vec<Ch
         }
     }
     Ok(changes)
+}
+
+/// Plans the changes for every relation of `relkinds` (ours, not an
+/// extension's) against the wanted privileges of `kind`.
+async fn plan_relations(
+    client: &Client,
+    role: &str,
+    wanted: &Wanted,
+    kind: ObjectKind,
+    relkinds: &[&str],
+    all: &[&str],
+    changes: &mut Vec<Change>,
+) -> Result<(), StoreError> {
+    let relkinds: Vec<String> = relkinds.iter().map(|k| k.to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind::text = ANY($1) \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') \
+             ORDER BY 1",
+            &[&relkinds],
+        )
+        .await?;
+    let existing: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    for ((k, name), _) in wanted.iter().filter(|((k, _), _)| *k == kind) {
+        if !existing.contains(name) {
+            return Err(StoreError::Schema(format!(
+                "schema/privileges lists {k:?} {name}, which the database lacks"
+            )));
+        }
+    }
+    let check = match kind {
+        ObjectKind::Sequence => {
+            "SELECT has_sequence_privilege($1, format('public.%I', $2::text), $3)"
+        }
+        _ => "SELECT has_table_privilege($1, format('public.%I', $2::text), $3)",
+    };
+    for relation in &existing {
+        let none = BTreeSet::new();
+        let want = wanted.get(&(kind, relation.clone())).unwrap_or(&none);
+        for &privilege in all {
+            let has: bool = client
+                .query_one(check, &[&role, relation, &privilege])
+                .await?
+                .get(0);
+            let wants = want.contains(privilege);
+            if has != wants {
+                changes.push(Change {
+                    grant: wants,
+                    privilege: privilege.into(),
+                    kind,
+                    object: relation.clone(),
+                    grantee: Grantee::Runtime(role.into()),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `name(a, b)` → `name(a,b)`, the spelling the list uses.
@@ -230,9 +278,22 @@ mod tests {
     #[test]
     fn the_shipped_list_parses_and_never_grants_delete_on_content() {
         let wanted = parse(LIST).unwrap();
-        for table in ["messages", "message_parts", "bodyparts", "message_search", "mailbox_entries", "expunged_entries"] {
-            let p = wanted.get(&(ObjectKind::Table, table.into())).cloned().unwrap_or_default();
-            assert!(!p.contains("DELETE"), "{table} must not be deletable by the runtime role");
+        for table in [
+            "messages",
+            "message_parts",
+            "bodyparts",
+            "message_search",
+            "mailbox_entries",
+            "expunged_entries",
+        ] {
+            let p = wanted
+                .get(&(ObjectKind::Table, table.into()))
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                !p.contains("DELETE"),
+                "{table} must not be deletable by the runtime role"
+            );
             assert!(!p.contains("TRUNCATE"), "{table}");
         }
         assert!(wanted.contains_key(&(ObjectKind::Table, "mailstore".into())));
@@ -240,11 +301,15 @@ mod tests {
 
     #[test]
     fn bad_lines_are_refused_with_their_line_number() {
-        let e = parse("table a SELECT\nview b SELECT\n").unwrap_err().to_string();
+        let e = parse("table a SELECT\nview b SELECT\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("schema/privileges:2:"), "{e}");
         let e = parse("table a SELEKT\n").unwrap_err().to_string();
         assert!(e.contains("SELEKT"), "{e}");
-        let e = parse("table a SELECT\ntable a INSERT\n").unwrap_err().to_string();
+        let e = parse("table a SELECT\ntable a INSERT\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("twice"), "{e}");
     }
 

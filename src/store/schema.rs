@@ -42,7 +42,9 @@ pub async fn current_revision(client: &Client) -> Result<Option<i32>, StoreError
     if !exists {
         return Ok(None);
     }
-    let row = client.query_opt("SELECT revision FROM mailstore", &[]).await?;
+    let row = client
+        .query_opt("SELECT revision FROM mailstore", &[])
+        .await?;
     Ok(row.map(|r| r.get(0)))
 }
 
@@ -84,10 +86,14 @@ pub async fn upgrade(client: &mut Client, dry_run: bool) -> Result<Vec<&'static 
     if dry_run {
         return pending(current_revision(client).await?);
     }
-    client.execute("SELECT pg_advisory_lock($1)", &[&UPGRADE_LOCK]).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&UPGRADE_LOCK])
+        .await?;
     let result = upgrade_locked(client).await;
     // The lock is session-level; release it whatever happened.
-    let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&UPGRADE_LOCK]).await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&UPGRADE_LOCK])
+        .await;
     let applied = result?;
     unlock?;
     Ok(applied)
@@ -97,17 +103,24 @@ async fn upgrade_locked(client: &mut Client) -> Result<Vec<&'static Step>, Store
     // Re-read under the lock: another upgrade may have finished meanwhile.
     let steps = pending(current_revision(client).await?)?;
     for step in &steps {
-        tracing::info!(revision = step.revision, file = step.file, "applying schema step");
+        tracing::info!(
+            revision = step.revision,
+            file = step.file,
+            "applying schema step"
+        );
         if step.sql.starts_with(NO_TRANSACTION) {
             for statement in step.sql.split(";\n").filter(|s| !is_blank_sql(s)) {
                 client.batch_execute(statement).await?;
             }
-            client.execute("UPDATE mailstore SET revision = $1", &[&step.revision]).await?;
+            client
+                .execute("UPDATE mailstore SET revision = $1", &[&step.revision])
+                .await?;
         } else {
             let tx = client.transaction().await?;
             tx.batch_execute("SET LOCAL lock_timeout = '30s'").await?;
             tx.batch_execute(step.sql).await?;
-            tx.execute("UPDATE mailstore SET revision = $1", &[&step.revision]).await?;
+            tx.execute("UPDATE mailstore SET revision = $1", &[&step.revision])
+                .await?;
             tx.commit().await?;
         }
     }
@@ -129,7 +142,11 @@ mod tests {
     fn steps_are_numbered_consecutively_and_end_at_revision() {
         for (i, step) in STEPS.iter().enumerate() {
             assert_eq!(step.revision as usize, i + 1, "{}", step.file);
-            assert!(step.file.starts_with(&format!("{:04}-", step.revision)), "{}", step.file);
+            assert!(
+                step.file.starts_with(&format!("{:04}-", step.revision)),
+                "{}",
+                step.file
+            );
         }
         assert_eq!(STEPS.last().map(|s| s.revision), Some(REVISION));
     }

@@ -4,8 +4,6 @@
 //! Also home to the two helpers every admin listing shares: login validation
 //! and the translation of aox-style shell wildcards into SQL LIKE patterns.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tokio_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
@@ -95,15 +93,13 @@ pub(crate) fn like_literal(s: &str) -> String {
     like
 }
 
-/// A UIDVALIDITY for a newly created mailbox row: the current Unix time, so a
-/// user (or mailbox) deleted and created again never gets a UIDVALIDITY it had
-/// before (RFC 9051 §2.3.1.1), clamped into the column's 1..2^32-1 range.
-pub(crate) fn fresh_uidvalidity() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1);
-    now.clamp(1, u64::from(u32::MAX)) as i64
+/// "1 message", "2 messages": error messages are read by people.
+pub(crate) fn counted(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// True when `e` is PostgreSQL's unique_violation.
@@ -120,6 +116,7 @@ pub async fn user_id(client: &impl GenericClient, login: &str) -> Result<i64, St
         .ok_or_else(|| no_user(login))
 }
 
+/// The NotFound every lookup by login gives, worded once.
 pub(crate) fn no_user(login: &str) -> StoreError {
     StoreError::NotFound(format!("no user named {login:?}"))
 }
@@ -171,9 +168,8 @@ pub async fn add_user(
         .get(0);
     let inbox_id: i64 = tx
         .query_one(
-            "INSERT INTO mailboxes (user_id, name, uidvalidity, subscribed) VALUES ($1, 'INBOX', $2, true) \
-             RETURNING id",
-            &[&id, &fresh_uidvalidity()],
+            "INSERT INTO mailboxes (user_id, name, subscribed) VALUES ($1, 'INBOX', true) RETURNING id",
+            &[&id],
         )
         .await?
         .get(0);
@@ -229,16 +225,17 @@ pub async fn delete_user(
         .get(0);
     if entries > 0 && !force {
         return Err(StoreError::Conflict(format!(
-            "user {login:?} has {entries} messages (counting expunged ones still kept)"
+            "user {login:?} has {} (counting expunged ones still kept)",
+            counted(entries, "message", "messages")
         )));
     }
 
-    // legal_holds.user_id and .mailbox_id have no ON DELETE action on purpose: a hold that
-    // names a user keeps that user. Say which hold instead of a bare FK error.
+    // A standing hold that names the user (or one of its mailboxes) keeps the user,
+    // even when it has not caught any message yet.
     let holds: Vec<String> = tx
         .query(
-            "SELECT case_name FROM legal_holds \
-             WHERE user_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1) \
+            "SELECT case_name FROM legal_holds WHERE released_at IS NULL \
+             AND (user_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1)) \
              ORDER BY case_name",
             &[&id],
         )
@@ -378,11 +375,5 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("\"a b\""), "{e}");
-    }
-
-    #[test]
-    fn uidvalidity_fits_the_column() {
-        let v = fresh_uidvalidity();
-        assert!((1..=i64::from(u32::MAX)).contains(&v));
     }
 }

@@ -137,7 +137,7 @@ async fn cli_delete_mailbox_refused_with_mail_children_or_aliases() {
         "{err}"
     );
     let err = fails(&db.aox(&["delete", "mailbox", "-f", "alice", "Work"]));
-    assert!(err.contains("has 1 child mailboxes"), "{err}");
+    assert!(err.contains("has 1 child mailbox;"), "{err}");
     let err = fails(&db.aox(&["delete", "mailbox", "alice", "Nope"]));
     assert!(err.contains("alice has no mailbox named \"Nope\""), "{err}");
 

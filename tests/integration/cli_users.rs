@@ -45,15 +45,31 @@ async fn cli_add_user_creates_inbox_and_primary_address() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "INBOX");
     assert!(row.get::<_, bool>(1), "INBOX is subscribed");
-    // UIDVALIDITY is the creation time, so a re-created user never reuses one.
+    // UIDVALIDITY comes from a sequence seeded with the install time, so a
+    // re-created user never reuses one, even within the same second.
     let uidvalidity: i64 = row.get(2);
     assert!(
-        (before..=before + 60).contains(&uidvalidity),
+        (1_600_000_000..=before + 60).contains(&uidvalidity),
         "{uidvalidity} vs {before}"
     );
     assert_eq!(row.get::<_, String>(3), "alice@example.org");
     assert!(row.get::<_, bool>(4), "the address is primary");
     assert!(row.get::<_, bool>(5), "the address delivers to INBOX");
+
+    ok(&db.aox(&["delete", "user", "alice"]));
+    ok(&db.aox(&["add", "user", "alice", "secret", "alice@example.org"]));
+    let again: i64 = client
+        .query_one(
+            "SELECT m.uidvalidity FROM users u JOIN mailboxes m ON m.user_id = u.id WHERE u.login = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        again > uidvalidity,
+        "re-created INBOX got {again}, first had {uidvalidity}"
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,11 @@ extern "C" fn stop_cluster_at_exit() {
 
 /// A directory the `postgres` OS user can traverse when we run as root.
 pub fn reachable_temp_dir(prefix: &str) -> PathBuf {
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap().keep();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .unwrap()
+        .keep();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
@@ -63,7 +67,10 @@ pub fn shared() -> &'static Shared {
 pub fn superuser_db(dbname: &str) -> Db {
     let c = &shared().cluster;
     let mut pg = tokio_postgres::Config::new();
-    pg.host_path(c.socket_dir()).port(c.port()).user(c.superuser()).dbname(dbname);
+    pg.host_path(c.socket_dir())
+        .port(c.port())
+        .user(c.superuser())
+        .dbname(dbname);
     Db::from_pg_config(pg)
 }
 
@@ -95,11 +102,15 @@ async fn ensure_template() {
     TEMPLATE
         .get_or_init(|| async {
             let dir = template_config_dir();
-            install::install(&install_options(TEMPLATE_DB, &dir)).await.unwrap();
-            let su = superuser("postgres").await;
-            su.batch_execute(&format!("ALTER DATABASE {TEMPLATE_DB} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"))
+            install::install(&install_options(TEMPLATE_DB, &dir))
                 .await
                 .unwrap();
+            let su = superuser("postgres").await;
+            su.batch_execute(&format!(
+                "ALTER DATABASE {TEMPLATE_DB} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
+            ))
+            .await
+            .unwrap();
         })
         .await;
 }
@@ -117,16 +128,21 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("t_{}_{n}", std::process::id());
         let su = superuser("postgres").await;
-        su.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER {OWNER_ROLE}"))
-            .await
-            .unwrap();
+        su.batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER {OWNER_ROLE}"
+        ))
+        .await
+        .unwrap();
         let dir = shared().base.join(format!("cfg-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         // The template's config files carry the role passwords; only the
         // database name differs.
         for file in [install::CONFIG_FILE, install::OWNER_CONFIG_FILE] {
             let text = std::fs::read_to_string(template_config_dir().join(file)).unwrap();
-            let text = text.replace(&format!("db-name = {TEMPLATE_DB}"), &format!("db-name = {name}"));
+            let text = text.replace(
+                &format!("db-name = {TEMPLATE_DB}"),
+                &format!("db-name = {name}"),
+            );
             install::write_private_file(&dir.join(file), &text).unwrap();
         }
         let config_path = dir.join(install::CONFIG_FILE);
@@ -139,11 +155,15 @@ impl TestDb {
     }
 
     pub async fn runtime(&self) -> tokio_postgres::Client {
-        store::connect(&Db::from_config(&self.config(), store::DbRole::Runtime)).await.unwrap()
+        store::connect(&Db::from_config(&self.config(), store::DbRole::Runtime))
+            .await
+            .unwrap()
     }
 
     pub async fn owner(&self) -> tokio_postgres::Client {
-        store::connect(&Db::from_config(&self.config(), store::DbRole::Owner)).await.unwrap()
+        store::connect(&Db::from_config(&self.config(), store::DbRole::Owner))
+            .await
+            .unwrap()
     }
 
     pub async fn superuser(&self) -> tokio_postgres::Client {
@@ -165,7 +185,9 @@ pub fn run_aox(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write as _;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_aox"));
     cmd.arg("-c").arg(config).args(args);
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {

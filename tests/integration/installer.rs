@@ -35,7 +35,10 @@ async fn fresh_install_creates_everything_and_a_second_run_changes_nothing() {
     }
 
     for file in [CONFIG_FILE, OWNER_CONFIG_FILE] {
-        let mode = std::fs::metadata(opts.config_dir.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(opts.config_dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
     let config = archiveopteryx::config::load(&opts.config_dir.join(CONFIG_FILE)).unwrap();
@@ -48,12 +51,18 @@ async fn fresh_install_creates_everything_and_a_second_run_changes_nothing() {
     // Objects belong to the owner role, not to the superuser who ran the install.
     let su = superuser("inst_fresh").await;
     let owner: String = su
-        .query_one("SELECT tableowner::text FROM pg_tables WHERE tablename = 'messages'", &[])
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'messages'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(owner, "aoxsuper_fresh");
-    assert_eq!(schema::current_revision(&su).await.unwrap(), Some(schema::REVISION));
+    assert_eq!(
+        schema::current_revision(&su).await.unwrap(),
+        Some(schema::REVISION)
+    );
 
     // The runtime role logs in over TCP with SCRAM using the written password.
     let runtime = archiveopteryx::store::connect(&archiveopteryx::store::Db::from_config(
@@ -62,13 +71,24 @@ async fn fresh_install_creates_everything_and_a_second_run_changes_nothing() {
     ))
     .await
     .unwrap();
-    let n: i64 = runtime.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    let n: i64 = runtime
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
 
     let before = std::fs::read_to_string(opts.config_dir.join(CONFIG_FILE)).unwrap();
     let second = install::install(&opts).await.unwrap();
-    assert!(second.actions.is_empty(), "second run did {:?}", second.actions);
-    assert_eq!(before, std::fs::read_to_string(opts.config_dir.join(CONFIG_FILE)).unwrap());
+    assert!(
+        second.actions.is_empty(),
+        "second run did {:?}",
+        second.actions
+    );
+    assert_eq!(
+        before,
+        std::fs::read_to_string(opts.config_dir.join(CONFIG_FILE)).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -83,9 +103,15 @@ async fn dry_run_reports_and_changes_nothing() {
     assert!(text.contains("Would write"), "{text}");
 
     let su = superuser("postgres").await;
-    let dbs = su.query("SELECT 1 FROM pg_database WHERE datname = 'inst_dry'", &[]).await.unwrap();
+    let dbs = su
+        .query("SELECT 1 FROM pg_database WHERE datname = 'inst_dry'", &[])
+        .await
+        .unwrap();
     assert!(dbs.is_empty());
-    let roles = su.query("SELECT 1 FROM pg_roles WHERE rolname = 'aox_dry'", &[]).await.unwrap();
+    let roles = su
+        .query("SELECT 1 FROM pg_roles WHERE rolname = 'aox_dry'", &[])
+        .await
+        .unwrap();
     assert!(roles.is_empty());
     assert!(!opts.config_dir.join(CONFIG_FILE).exists());
 
@@ -106,12 +132,20 @@ async fn lost_config_files_get_new_role_passwords_that_work() {
 
     let report = install::install(&opts).await.unwrap();
     let text = report.actions.join("\n");
-    assert!(text.contains("Set a new random password for the existing role aox_lost"), "{text}");
+    assert!(
+        text.contains("Set a new random password for the existing role aox_lost"),
+        "{text}"
+    );
     assert!(!text.contains("Create database"), "{text}");
 
     let config = archiveopteryx::config::load(&opts.config_dir.join(CONFIG_FILE)).unwrap();
-    for role in [archiveopteryx::store::DbRole::Runtime, archiveopteryx::store::DbRole::Owner] {
-        archiveopteryx::store::connect(&archiveopteryx::store::Db::from_config(&config, role)).await.unwrap();
+    for role in [
+        archiveopteryx::store::DbRole::Runtime,
+        archiveopteryx::store::DbRole::Owner,
+    ] {
+        archiveopteryx::store::connect(&archiveopteryx::store::Db::from_config(&config, role))
+            .await
+            .unwrap();
     }
 }
 
@@ -130,6 +164,10 @@ async fn the_installer_binary_says_nothing_to_do_on_an_installed_database() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Nothing to do"), "{stdout}");
 }

@@ -4,12 +4,12 @@
 
 mod harness;
 
-mod installer;
-mod privileges;
-mod schema_revision;
-mod server;
 mod cli_admin;
 mod cli_aliases;
 mod cli_mailboxes;
 mod cli_support;
 mod cli_users;
+mod installer;
+mod privileges;
+mod schema_revision;
+mod server;

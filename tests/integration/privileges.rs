@@ -9,19 +9,39 @@ use crate::harness::{RUNTIME_ROLE, TestDb};
 async fn runtime_role_cannot_delete_message_content() {
     let db = TestDb::new().await;
     let runtime = db.runtime().await;
-    for table in ["messages", "message_parts", "bodyparts", "message_search", "mailbox_entries", "expunged_entries"] {
-        let err = runtime.execute(&format!("DELETE FROM {table}"), &[]).await.unwrap_err();
+    for table in [
+        "messages",
+        "message_parts",
+        "bodyparts",
+        "message_search",
+        "mailbox_entries",
+        "expunged_entries",
+    ] {
+        let err = runtime
+            .execute(&format!("DELETE FROM {table}"), &[])
+            .await
+            .unwrap_err();
         assert_eq!(
             err.code(),
             Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
             "DELETE FROM {table}: {err}"
         );
-        let err = runtime.execute(&format!("TRUNCATE {table}"), &[]).await.unwrap_err();
-        assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{table}");
+        let err = runtime
+            .execute(&format!("TRUNCATE {table}"), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{table}"
+        );
     }
     // What it needs, it has.
     runtime.query("SELECT id FROM users", &[]).await.unwrap();
-    runtime.query("SELECT 1 FROM mailbox_entries", &[]).await.unwrap();
+    runtime
+        .query("SELECT 1 FROM mailbox_entries", &[])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -54,20 +74,59 @@ async fn expunge_function_is_the_runtime_roles_only_way_to_remove_entries() {
 async fn reconciliation_grants_what_is_missing_and_revokes_what_is_extra() {
     let db = TestDb::new().await;
     let mut owner = db.owner().await;
-    owner.batch_execute(&format!("GRANT DELETE ON messages TO {RUNTIME_ROLE}")).await.unwrap();
-    owner.batch_execute(&format!("REVOKE UPDATE ON mailboxes FROM {RUNTIME_ROLE}")).await.unwrap();
-    owner.batch_execute("GRANT EXECUTE ON FUNCTION refuse_held_message_delete() TO PUBLIC").await.unwrap();
+    owner
+        .batch_execute(&format!("GRANT DELETE ON messages TO {RUNTIME_ROLE}"))
+        .await
+        .unwrap();
+    owner
+        .batch_execute(&format!("REVOKE UPDATE ON mailboxes FROM {RUNTIME_ROLE}"))
+        .await
+        .unwrap();
+    owner
+        .batch_execute("GRANT EXECUTE ON FUNCTION refuse_held_message_delete() TO PUBLIC")
+        .await
+        .unwrap();
 
     let wanted = privileges::parse(privileges::LIST).unwrap();
-    let changes = privileges::plan(&owner, RUNTIME_ROLE, &wanted).await.unwrap();
+    let changes = privileges::plan(&owner, RUNTIME_ROLE, &wanted)
+        .await
+        .unwrap();
     let text: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(changes.len(), 3, "{text:#?}");
-    assert!(text.contains(&format!("REVOKE DELETE ON TABLE public.\"messages\" FROM \"{RUNTIME_ROLE}\"")), "{text:#?}");
-    assert!(text.contains(&format!("GRANT UPDATE ON TABLE public.\"mailboxes\" TO \"{RUNTIME_ROLE}\"")), "{text:#?}");
-    assert!(changes.iter().any(|c| c.grantee == Grantee::Public && !c.grant), "{text:#?}");
+    assert!(
+        text.contains(&format!(
+            "REVOKE DELETE ON TABLE public.\"messages\" FROM \"{RUNTIME_ROLE}\""
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "GRANT UPDATE ON TABLE public.\"mailboxes\" TO \"{RUNTIME_ROLE}\""
+        )),
+        "{text:#?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.grantee == Grantee::Public && !c.grant),
+        "{text:#?}"
+    );
 
     privileges::apply(&mut owner, &changes).await.unwrap();
-    assert!(privileges::plan(&owner, RUNTIME_ROLE, &wanted).await.unwrap().is_empty());
-    let err = db.runtime().await.execute("DELETE FROM messages", &[]).await.unwrap_err();
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+    assert!(
+        privileges::plan(&owner, RUNTIME_ROLE, &wanted)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = db
+        .runtime()
+        .await
+        .execute("DELETE FROM messages", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
 }

@@ -25,28 +25,52 @@ async fn server_accepts_the_current_revision() {
 #[tokio::test]
 async fn server_refuses_an_older_revision_and_names_the_fix() {
     let db = TestDb::new().await;
-    db.owner().await.execute("UPDATE mailstore SET revision = 0", &[]).await.unwrap();
+    db.owner()
+        .await
+        .execute("UPDATE mailstore SET revision = 0", &[])
+        .await
+        .unwrap();
     let out = run_server(&db);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("run `aox upgrade schema`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run `aox upgrade schema`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
 async fn server_refuses_a_newer_revision() {
     let db = TestDb::new().await;
-    db.owner().await.execute("UPDATE mailstore SET revision = $1", &[&(REVISION + 1)]).await.unwrap();
+    db.owner()
+        .await
+        .execute("UPDATE mailstore SET revision = $1", &[&(REVISION + 1)])
+        .await
+        .unwrap();
     let out = run_server(&db);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("newer than this program"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("newer than this program"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
 async fn server_refuses_a_role_that_can_delete_content() {
     let db = TestDb::new().await;
-    db.owner().await.batch_execute("GRANT DELETE ON bodyparts TO aox").await.unwrap();
+    db.owner()
+        .await
+        .batch_execute("GRANT DELETE ON bodyparts TO aox")
+        .await
+        .unwrap();
     let out = run_server(&db);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("aox grant privileges"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aox grant privileges"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
@@ -55,13 +79,17 @@ async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
     // Replace the test database by an empty one owned by the owner role.
     let su = crate::harness::superuser("postgres").await;
     let empty = format!("{}_empty", db.name);
-    su.batch_execute(&format!("CREATE DATABASE {empty} OWNER {OWNER_ROLE}")).await.unwrap();
+    su.batch_execute(&format!("CREATE DATABASE {empty} OWNER {OWNER_ROLE}"))
+        .await
+        .unwrap();
     crate::harness::superuser(&empty)
         .await
         .batch_execute("CREATE EXTENSION citext; CREATE EXTENSION pg_trgm;")
         .await
         .unwrap();
-    let text = std::fs::read_to_string(&db.config_path).unwrap().replace(&db.name, &empty);
+    let text = std::fs::read_to_string(&db.config_path)
+        .unwrap()
+        .replace(&db.name, &empty);
     archiveopteryx::install::write_private_file(&db.config_path, &text).unwrap();
 
     let out = db.aox(&["upgrade", "schema", "-n"]);
@@ -73,7 +101,10 @@ async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
 
     let out = db.aox(&["upgrade", "schema"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(REVISION));
+    assert_eq!(
+        schema::current_revision(&check).await.unwrap(),
+        Some(REVISION)
+    );
     // Privileges were reconciled too: the runtime role can read, not delete.
     let runtime = db.runtime().await;
     runtime.query("SELECT 1 FROM users", &[]).await.unwrap();

@@ -12,7 +12,11 @@ use archiveopteryx::auth::{Secret, StoredSecrets};
 use crate::harness::{TestDb, stderr};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running server whose stderr lines arrive on a channel; killed on drop.
@@ -62,7 +66,10 @@ impl Drop for Server {
 }
 
 fn append_config(db: &TestDb, lines: &str) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(&db.config_path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&db.config_path)
+        .unwrap();
     f.write_all(lines.as_bytes()).unwrap();
 }
 
@@ -76,24 +83,53 @@ fn read_line(stream: &mut BufReader<TcpStream>) -> String {
 async fn unknown_variable_and_bad_value_stop_the_server_with_file_and_line() {
     let db = TestDb::new().await;
     append_config(&db, "imap-prot = 1143\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx")).arg("-c").arg(&db.config_path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
+        .arg("-c")
+        .arg(&db.config_path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let said = stderr(&out);
-    let lines = std::fs::read_to_string(&db.config_path).unwrap().lines().count();
-    assert!(said.contains(&format!("archiveopteryx.conf:{lines}: unknown variable \"imap-prot\"")), "{said}");
+    let lines = std::fs::read_to_string(&db.config_path)
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        said.contains(&format!(
+            "archiveopteryx.conf:{lines}: unknown variable \"imap-prot\""
+        )),
+        "{said}"
+    );
 
-    let text = std::fs::read_to_string(&db.config_path).unwrap().replace("imap-prot = 1143", "imap-port = 99999");
+    let text = std::fs::read_to_string(&db.config_path)
+        .unwrap()
+        .replace("imap-prot = 1143", "imap-port = 99999");
     std::fs::write(&db.config_path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx")).arg("-c").arg(&db.config_path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
+        .arg("-c")
+        .arg(&db.config_path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("imap-port: expected a port number"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("imap-port: expected a port number"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
 async fn a_missing_config_file_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx")).args(["-c", "/nonexistent/aox.conf"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
+        .args(["-c", "/nonexistent/aox.conf"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("/nonexistent/aox.conf"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/aox.conf"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]
@@ -101,30 +137,52 @@ async fn server_logs_its_listener_and_checks_passwords_against_the_stored_hash()
     let db = TestDb::new().await;
     let mut owner = db.owner().await;
     let secrets = StoredSecrets::derive(&Secret::new("s3cret pass")).unwrap();
-    archiveopteryx::store::users::add_user(&mut owner, "alice", &secrets, "alice@example.org").await.unwrap();
+    archiveopteryx::store::users::add_user(&mut owner, "alice", &secrets, "alice@example.org")
+        .await
+        .unwrap();
 
     let port = free_port();
     append_config(
         &db,
-        &format!("imap-address = 127.0.0.1\nimap-port = {port}\nuse-lmtp = off\nallow-plaintext-passwords = always\n"),
+        &format!(
+            "imap-address = 127.0.0.1\nimap-port = {port}\nuse-lmtp = off\nallow-plaintext-passwords = always\n"
+        ),
     );
     let server = Server::start(&db.config_path);
     server.wait_for(&format!("listening for IMAP on 127.0.0.1:{port}"));
 
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     assert!(read_line(&mut reader).starts_with("* OK [CAPABILITY IMAP4rev1] "));
 
     writer.write_all(b"a1 LOGIN alice \"wrong\"\r\n").unwrap();
-    assert_eq!(read_line(&mut reader), "a1 NO [AUTHENTICATIONFAILED] invalid credentials\r\n");
-    writer.write_all(b"a2 LOGIN nobody \"s3cret pass\"\r\n").unwrap();
-    assert_eq!(read_line(&mut reader), "a2 NO [AUTHENTICATIONFAILED] invalid credentials\r\n");
-    writer.write_all(b"a3 LOGIN ALICE \"s3cret pass\"\r\n").unwrap();
-    assert!(read_line(&mut reader).starts_with("a3 OK "), "logins are case-insensitive");
+    assert_eq!(
+        read_line(&mut reader),
+        "a1 NO [AUTHENTICATIONFAILED] invalid credentials\r\n"
+    );
+    writer
+        .write_all(b"a2 LOGIN nobody \"s3cret pass\"\r\n")
+        .unwrap();
+    assert_eq!(
+        read_line(&mut reader),
+        "a2 NO [AUTHENTICATIONFAILED] invalid credentials\r\n"
+    );
+    writer
+        .write_all(b"a3 LOGIN ALICE \"s3cret pass\"\r\n")
+        .unwrap();
+    assert!(
+        read_line(&mut reader).starts_with("a3 OK "),
+        "logins are case-insensitive"
+    );
     writer.write_all(b"a4 SELECT INBOX\r\n").unwrap();
-    assert_eq!(read_line(&mut reader), "a4 NO [CANNOT] SELECT is not supported yet\r\n");
+    assert_eq!(
+        read_line(&mut reader),
+        "a4 NO [CANNOT] SELECT is not supported yet\r\n"
+    );
     writer.write_all(b"a5 LOGOUT\r\n").unwrap();
     assert_eq!(read_line(&mut reader), "* BYE logging out\r\n");
     assert_eq!(read_line(&mut reader), "a5 OK done\r\n");
@@ -137,11 +195,16 @@ async fn server_logs_its_listener_and_checks_passwords_against_the_stored_hash()
 async fn without_plaintext_permission_login_is_refused_and_advertised_as_disabled() {
     let db = TestDb::new().await;
     let port = free_port();
-    append_config(&db, &format!("imap-address = 127.0.0.1\nimap-port = {port}\nuse-lmtp = off\n"));
+    append_config(
+        &db,
+        &format!("imap-address = 127.0.0.1\nimap-port = {port}\nuse-lmtp = off\n"),
+    );
     let server = Server::start(&db.config_path);
     server.wait_for("listening for IMAP");
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     assert!(read_line(&mut reader).contains("LOGINDISABLED"));
@@ -153,7 +216,10 @@ async fn without_plaintext_permission_login_is_refused_and_advertised_as_disable
 async fn enabled_but_unbuilt_protocols_are_logged_not_opened() {
     let db = TestDb::new().await;
     let (imap, lmtp) = (free_port(), free_port());
-    append_config(&db, &format!("imap-address = 127.0.0.1\nimap-port = {imap}\nlmtp-port = {lmtp}\n"));
+    append_config(
+        &db,
+        &format!("imap-address = 127.0.0.1\nimap-port = {imap}\nlmtp-port = {lmtp}\n"),
+    );
     let server = Server::start(&db.config_path);
     server.wait_for("LMTP is enabled in the configuration but not implemented yet");
     server.wait_for("listening for IMAP");
