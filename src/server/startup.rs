@@ -2,17 +2,8 @@
 //! was built for, and that its role lacks DELETE on message content (the
 //! least-privilege promise of schema/privileges).
 
+use crate::store::privileges::CONTENT_TABLES;
 use crate::store::{self, Db, StoreError};
-
-/// Tables the runtime role must never be able to delete from or truncate.
-const CONTENT_TABLES: [&str; 6] = [
-    "messages",
-    "message_parts",
-    "bodyparts",
-    "message_search",
-    "mailbox_entries",
-    "expunged_entries",
-];
 
 /// Why the server will not start.
 #[derive(Debug, thiserror::Error)]

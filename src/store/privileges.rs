@@ -9,6 +9,17 @@ use tokio_postgres::Client;
 
 use super::StoreError;
 
+/// Tables of message content. The runtime role must never be able to DELETE
+/// from or TRUNCATE them (the server checks at startup); purging is the owner's.
+pub const CONTENT_TABLES: [&str; 6] = [
+    "messages",
+    "message_parts",
+    "bodyparts",
+    "message_search",
+    "mailbox_entries",
+    "expunged_entries",
+];
+
 /// The list, as shipped.
 pub const LIST: &str = include_str!("../../schema/privileges");
 
@@ -278,14 +289,7 @@ mod tests {
     #[test]
     fn the_shipped_list_parses_and_never_grants_delete_on_content() {
         let wanted = parse(LIST).unwrap();
-        for table in [
-            "messages",
-            "message_parts",
-            "bodyparts",
-            "message_search",
-            "mailbox_entries",
-            "expunged_entries",
-        ] {
+        for table in CONTENT_TABLES {
             let p = wanted
                 .get(&(ObjectKind::Table, table.into()))
                 .cloned()

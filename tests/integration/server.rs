@@ -73,6 +73,17 @@ fn append_config(db: &TestDb, lines: &str) {
     f.write_all(lines.as_bytes()).unwrap();
 }
 
+/// A client connection: a line reader and a writer, with a read timeout so a
+/// server that says nothing fails the test instead of hanging it.
+fn connect(port: u16) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let writer = stream.try_clone().unwrap();
+    (BufReader::new(stream), writer)
+}
+
 fn read_line(stream: &mut BufReader<TcpStream>) -> String {
     let mut line = String::new();
     stream.read_line(&mut line).unwrap();
@@ -151,12 +162,7 @@ async fn server_logs_its_listener_and_checks_passwords_against_the_stored_hash()
     let server = Server::start(&db.config_path);
     server.wait_for(&format!("listening for IMAP on 127.0.0.1:{port}"));
 
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+    let (mut reader, mut writer) = connect(port);
     assert!(read_line(&mut reader).starts_with("* OK [CAPABILITY IMAP4rev1] "));
 
     writer.write_all(b"a1 LOGIN alice \"wrong\"\r\n").unwrap();
@@ -201,12 +207,7 @@ async fn without_plaintext_permission_login_is_refused_and_advertised_as_disable
     );
     let server = Server::start(&db.config_path);
     server.wait_for("listening for IMAP");
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
+    let (mut reader, mut writer) = connect(port);
     assert!(read_line(&mut reader).contains("LOGINDISABLED"));
     writer.write_all(b"a1 LOGIN alice secret\r\n").unwrap();
     assert!(read_line(&mut reader).starts_with("a1 NO [PRIVACYREQUIRED]"));
