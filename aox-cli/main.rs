@@ -8,9 +8,12 @@
 mod aliases;
 mod config;
 mod counts;
+mod export;
+mod import;
 mod mailboxes;
 mod output;
 mod schema;
+mod tune;
 mod users;
 
 use std::path::PathBuf;
@@ -61,6 +64,19 @@ enum Verb {
     /// Check the configuration.
     #[command(subcommand)]
     Check(Check),
+    /// Import mbox files, Maildirs or directories of .eml files into a mailbox.
+    Import(import::Import),
+    /// Export a mailbox as mbox or Maildir.
+    Export(export::Export),
+    /// Tune the database for a workload.
+    #[command(subcommand)]
+    Tune(Tune),
+}
+
+#[derive(Debug, Subcommand)]
+enum Tune {
+    /// Drop (mostly-writing) or rebuild (mostly-reading) the indexes only searches need.
+    Database(tune::TuneDatabase),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +214,9 @@ async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
         Verb::Upgrade(Upgrade::Schema(a)) => schema::upgrade(ctx, a).await,
         Verb::Grant(Grant::Privileges(a)) => schema::grant(ctx, a).await,
         Verb::Check(Check::Config) => config::check(ctx),
+        Verb::Import(a) => import::run(ctx, a).await,
+        Verb::Export(a) => export::run(ctx, a).await,
+        Verb::Tune(Tune::Database(a)) => tune::run(ctx, a).await,
     }
 }
 

@@ -98,21 +98,43 @@ CREATE TABLE threads (
 -- Deduplicated MIME leaf content, addressed by the SHA-256 of the decoded bytes
 -- (so base64 and quoted-printable copies of one attachment are one row). Shared
 -- across users on purpose: the savings are in big attachments mailed to many.
--- text is what search reads (text parts, the text of HTML); search_tsv is a
--- bounded full-text pre-filter: parts longer than the bound stay searchable
--- because the search compiler ORs in text_beyond_tsv before its exact recheck.
+-- text is what search reads (text parts, the text of HTML). search_tsv is a
+-- bounded full-text pre-filter, set by a trigger that `aox tune database
+-- mostly-writing` switches off for big imports (to_tsvector is most of the cost
+-- of storing a part) and `mostly-reading` switches on again after filling the
+-- gaps. The search compiler never trusts it alone: a part whose search_tsv is
+-- NULL, or whose text is longer than the bound (text_beyond_tsv), is checked by
+-- its exact recheck, so no part drops out of a search silently.
 CREATE TABLE bodyparts (
     hash bytea PRIMARY KEY CHECK (octet_length(hash) = 32),
     bytes bigint NOT NULL CHECK (bytes >= 0),
     data bytea NOT NULL,
     text text,
-    search_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, left(coalesce(text, ''), 200000))) STORED,
+    search_tsv tsvector,
     text_beyond_tsv boolean GENERATED ALWAYS AS (length(coalesce(text, '')) > 200000) STORED,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 -- Compressed media gains nothing from pglz; keep it out of line uncompressed.
 ALTER TABLE bodyparts ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE INDEX bodyparts_search ON bodyparts USING gin (search_tsv);
+
+-- The one place the text-search configuration is named, for both sides.
+CREATE FUNCTION bodypart_tsvector(t text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_tsvector('simple'::regconfig, left(coalesce(t, ''), 200000))
+$$;
+
+CREATE FUNCTION bodyparts_set_search_tsv() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.text IS NOT NULL THEN
+        NEW.search_tsv := bodypart_tsvector(NEW.text);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts
+    FOR EACH ROW EXECUTE FUNCTION bodyparts_set_search_tsv();
 
 -- One row per stored message content, per user. COPY within a user's mailboxes
 -- adds entries, never messages. raw_sha256 is the hash of the bytes as they

@@ -2,6 +2,7 @@
 //!
 //! Layers (see DESIGN.md §3): listeners → protocol front ends → store (the only SQL) → PostgreSQL.
 
+pub mod archive;
 pub mod auth;
 pub mod cluster;
 pub mod config;

@@ -365,6 +365,24 @@ pub async fn list_mailboxes(
         .collect())
 }
 
+/// The id of `login`'s live mailbox `name`, or NotFound naming both.
+pub async fn mailbox_id(
+    client: &impl GenericClient,
+    login: &str,
+    name: &str,
+) -> Result<(i64, i64), StoreError> {
+    let user = user_id(client, login).await?;
+    let name = canonical_name(name)?;
+    client
+        .query_opt(
+            "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2 AND NOT deleted",
+            &[&user, &name],
+        )
+        .await?
+        .map(|r| (user, r.get(0)))
+        .ok_or_else(|| StoreError::NotFound(format!("{login} has no mailbox named {name:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,12 @@ pub mod auth;
 mod connect;
 pub mod counts;
 mod error;
+pub mod inject;
 pub mod mailboxes;
+pub mod messages;
 pub mod privileges;
 pub mod schema;
+pub mod tune;
 pub mod users;
 
 pub use connect::{Db, DbRole, connect, pool};

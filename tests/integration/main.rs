@@ -9,6 +9,7 @@ mod cli_aliases;
 mod cli_mailboxes;
 mod cli_support;
 mod cli_users;
+mod inject;
 mod installer;
 mod privileges;
 mod schema_revision;

@@ -1,0 +1,516 @@
+//! Storing new messages: the one write path for IMAP APPEND, LMTP and
+//! `aox import`. A batch is one transaction: content first (body parts,
+//! messages, parts, search rows), then the mailbox row is locked — last, so
+//! the lock is held for milliseconds — UIDs and one modseq are assigned, the
+//! entries, counters and change-log row are written, and a NOTIFY tells other
+//! processes. Bulk rows go by binary COPY; body parts, which may already
+//! exist, by one `INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::Client;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::StoreError;
+use crate::mime::Ingested;
+
+/// The NOTIFY channel; the payload is `user:mailbox:modseq:uidnext`.
+pub const CHANGE_CHANNEL: &str = "aox_mailbox";
+
+/// The system flags a message arrives with (the archive formats carry the same five).
+pub use crate::archive::SystemFlags;
+
+/// One message to store.
+#[derive(Debug)]
+pub struct NewMessage {
+    /// What the message layer made of it.
+    pub ingested: Ingested,
+    /// The bytes as they arrived; kept as a body part when normalisation
+    /// changed anything (`ingested.original_kept`).
+    pub raw: Vec<u8>,
+    /// INTERNALDATE, Unix seconds.
+    pub internal_date: i64,
+    /// Flags to set.
+    pub flags: SystemFlags,
+    /// Keywords to set (created for the user when new).
+    pub keywords: Vec<String>,
+}
+
+/// What a batch became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// The UIDs assigned, in batch order (consecutive).
+    pub uids: Vec<i64>,
+    /// The mailbox's UIDVALIDITY (for APPENDUID).
+    pub uidvalidity: i64,
+    /// The modseq of the batch.
+    pub modseq: i64,
+    /// Body parts this batch added (the rest were already stored).
+    pub new_bodyparts: u64,
+    /// Bytes of decoded content this batch added.
+    pub new_bodypart_bytes: u64,
+}
+
+fn timestamp(seconds: i64) -> SystemTime {
+    if seconds >= 0 {
+        UNIX_EPOCH + Duration::from_secs(seconds.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs())
+    }
+}
+
+/// Of `hashes`, the raw SHA-256s already in `mailbox` (import idempotence:
+/// a message is "already imported" when its exact bytes are in the mailbox).
+pub async fn raw_hashes_present(
+    client: &Client,
+    user: i64,
+    mailbox: i64,
+    hashes: &[[u8; 32]],
+) -> Result<HashSet<[u8; 32]>, StoreError> {
+    let list: Vec<&[u8]> = hashes.iter().map(|h| &h[..]).collect();
+    let rows = client
+        .query(
+            "SELECT DISTINCT m.raw_sha256 FROM messages m \
+             JOIN mailbox_entries e ON e.user_id = m.user_id AND e.message_id = m.id \
+             WHERE m.user_id = $1 AND m.raw_sha256 = ANY($3) AND e.mailbox_id = $2",
+            &[&user, &mailbox, &list],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| <[u8; 32]>::try_from(r.get::<_, &[u8]>(0)).ok())
+        .collect())
+}
+
+/// Stores `batch` into `mailbox` of `user` in one transaction.
+pub async fn inject(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    batch: &[NewMessage],
+) -> Result<Injected, StoreError> {
+    let tx = client.transaction().await?;
+    let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, batch).await?;
+    let message_ids = store_messages(&tx, user, batch).await?;
+    let keyword_ids = keyword_ids(&tx, user, batch).await?;
+
+    // The mailbox row last: everything above ran without it.
+    let row = tx
+        .query_opt(
+            "SELECT uidnext, highest_modseq, uidvalidity FROM mailboxes \
+             WHERE user_id = $1 AND id = $2 AND NOT deleted FOR UPDATE",
+            &[&user, &mailbox],
+        )
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!("mailbox {mailbox} of user {user} does not exist"))
+        })?;
+    let uidnext: i64 = row.get(0);
+    let modseq: i64 = row.get::<_, i64>(1) + 1;
+    let uidvalidity: i64 = row.get(2);
+    let n = batch.len() as i64;
+    if uidnext + n > 4_294_967_296 {
+        return Err(StoreError::Conflict(format!(
+            "mailbox {mailbox} has run out of UIDs"
+        )));
+    }
+    let uids: Vec<i64> = (uidnext..uidnext + n).collect();
+
+    let sink = tx
+        .copy_in(
+            "COPY mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, flagged, \
+             deleted, draft, keywords, internaldate, rfc822_size) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::BOOL,
+        Type::BOOL,
+        Type::BOOL,
+        Type::BOOL,
+        Type::BOOL,
+        Type::INT4_ARRAY,
+        Type::TIMESTAMPTZ,
+        Type::INT8,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    tokio::pin!(writer);
+    let (mut unseen, mut deleted, mut size) = (0i64, 0i64, 0i64);
+    for ((m, uid), message_id) in batch.iter().zip(&uids).zip(&message_ids) {
+        let keywords: Vec<i32> = m
+            .keywords
+            .iter()
+            .filter_map(|k| keyword_ids.get(&k.to_lowercase()).copied())
+            .collect();
+        let rfc822_size = m.ingested.wire.len() as i64;
+        let date = timestamp(m.internal_date);
+        let f = m.flags;
+        unseen += i64::from(!f.seen);
+        deleted += i64::from(f.deleted);
+        size += rfc822_size;
+        let row: [&(dyn ToSql + Sync); 13] = [
+            &user,
+            &mailbox,
+            uid,
+            message_id,
+            &modseq,
+            &f.seen,
+            &f.answered,
+            &f.flagged,
+            &f.deleted,
+            &f.draft,
+            &keywords,
+            &date,
+            &rfc822_size,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+
+    tx.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + $3, highest_modseq = $4, message_count = message_count + $3, \
+         unseen_count = unseen_count + $5, deleted_count = deleted_count + $6, total_size = total_size + $7 \
+         WHERE user_id = $1 AND id = $2",
+        &[&user, &mailbox, &n, &modseq, &unseen, &deleted, &size],
+    )
+    .await?;
+    if let (Some(low), Some(high)) = (uids.first(), uids.last()) {
+        tx.execute(
+            "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
+             VALUES ($1, $2, $3, 'new', $4, $5)",
+            &[&user, &mailbox, &modseq, low, high],
+        )
+        .await?;
+    }
+    let payload = format!("{user}:{mailbox}:{modseq}:{}", uidnext + n);
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &payload])
+        .await?;
+    tx.commit().await?;
+    Ok(Injected {
+        uids,
+        uidvalidity,
+        modseq,
+        new_bodyparts,
+        new_bodypart_bytes,
+    })
+}
+
+/// A body part's decoded bytes and, for text, its searchable text.
+type Content<'a> = (&'a [u8], Option<&'a str>);
+
+/// Inserts the body parts the batch needs and the database lacks. Asking
+/// first keeps repeated multi-megabyte attachments off the wire entirely.
+async fn store_bodyparts(
+    tx: &tokio_postgres::Transaction<'_>,
+    batch: &[NewMessage],
+) -> Result<(u64, u64), StoreError> {
+    let mut wanted: HashMap<[u8; 32], Content<'_>> = HashMap::new();
+    for m in batch {
+        for leaf in &m.ingested.leaves {
+            wanted
+                .entry(leaf.hash)
+                .or_insert((&leaf.decoded, leaf.text.as_deref()));
+        }
+        if m.ingested.original_kept {
+            wanted
+                .entry(m.ingested.raw_sha256)
+                .or_insert((&m.raw, None));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok((0, 0));
+    }
+    let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
+    let present: HashSet<Vec<u8>> = tx
+        .query(
+            "SELECT hash FROM bodyparts WHERE hash = ANY($1)",
+            &[&hashes],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<(&[u8; 32], &Content<'_>)> = wanted
+        .iter()
+        .filter(|(h, _)| !present.contains(&h[..]))
+        .collect();
+    if missing.is_empty() {
+        return Ok((0, 0));
+    }
+    let hash: Vec<&[u8]> = missing.iter().map(|(h, _)| &h[..]).collect();
+    let bytes: Vec<i64> = missing.iter().map(|(_, (d, _))| d.len() as i64).collect();
+    let data: Vec<&[u8]> = missing.iter().map(|(_, (d, _))| *d).collect();
+    let text: Vec<Option<&str>> = missing.iter().map(|(_, (_, t))| *t).collect();
+    let inserted = tx
+        .execute(
+            "INSERT INTO bodyparts (hash, bytes, data, text) \
+             SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
+             ON CONFLICT (hash) DO NOTHING",
+            &[&hash, &bytes, &data, &text],
+        )
+        .await?;
+    Ok((inserted, bytes.iter().map(|b| b.unsigned_abs()).sum()))
+}
+
+/// Writes a messages row (and its parts and search row) for every message
+/// the user does not already have byte for byte; returns each message's id
+/// in batch order. COPY within a user never duplicates content.
+async fn store_messages(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    batch: &[NewMessage],
+) -> Result<Vec<i64>, StoreError> {
+    let hashes: Vec<&[u8]> = batch.iter().map(|m| &m.ingested.raw_sha256[..]).collect();
+    let mut known: HashMap<Vec<u8>, i64> = tx
+        .query(
+            "SELECT DISTINCT ON (raw_sha256) raw_sha256, id FROM messages \
+             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id",
+            &[&user, &hashes],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+
+    // Fresh ids for the rest, from the identity sequence, so parts and
+    // search rows can be COPYed in the same pass.
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        if !known.contains_key(&m.ingested.raw_sha256[..])
+            && !fresh
+                .iter()
+                .any(|&j| batch[j].ingested.raw_sha256 == m.ingested.raw_sha256)
+        {
+            fresh.push(i);
+        }
+    }
+    if !fresh.is_empty() {
+        let ids: Vec<i64> = tx
+            .query(
+                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int8)",
+                &[&(fresh.len() as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for (&i, &id) in fresh.iter().zip(&ids) {
+            known.insert(batch[i].ingested.raw_sha256.to_vec(), id);
+        }
+        copy_messages(tx, user, batch, &fresh, &known).await?;
+    }
+    batch
+        .iter()
+        .map(|m| {
+            known
+                .get(&m.ingested.raw_sha256[..])
+                .copied()
+                .ok_or_else(|| StoreError::Invalid("a message id was not allocated".into()))
+        })
+        .collect()
+}
+
+async fn copy_messages(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    batch: &[NewMessage],
+    fresh: &[usize],
+    ids: &HashMap<Vec<u8>, i64>,
+) -> Result<(), StoreError> {
+    let id_of = |i: usize| {
+        ids.get(&batch[i].ingested.raw_sha256[..])
+            .copied()
+            .unwrap_or_default()
+    };
+
+    let sink = tx
+        .copy_in(
+            "COPY messages (user_id, id, raw_sha256, original_hash, rfc822_size, header_date, message_id_header, \
+             envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BOOL,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    tokio::pin!(writer);
+    for &i in fresh {
+        let g = &batch[i].ingested;
+        let original: Option<&[u8]> = g.original_kept.then_some(&g.raw_sha256[..]);
+        let size = g.wire.len() as i64;
+        let date = g.header_date.map(timestamp);
+        let wrapped = g.wrapped.is_some();
+        let row: [&(dyn ToSql + Sync); 11] = [
+            &user,
+            &id_of(i),
+            &&g.raw_sha256[..],
+            &original,
+            &size,
+            &date,
+            &g.message_id,
+            &g.envelope,
+            &g.bodystructure,
+            &g.body,
+            &wrapped,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+
+    let sink = tx
+        .copy_in(
+            "COPY message_parts (user_id, message_id, part, position, header, bodypart_hash, content_type, \
+             transfer_encoding, encoded_bytes, lines) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT4,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    tokio::pin!(writer);
+    for &i in fresh {
+        let id = id_of(i);
+        for p in &batch[i].ingested.parts {
+            let hash: Option<&[u8]> = p.bodypart.as_ref().map(|h| &h[..]);
+            let encoded = i64::try_from(p.encoded_bytes).unwrap_or(i64::MAX);
+            let lines = i64::try_from(p.lines).unwrap_or(i64::MAX);
+            let row: [&(dyn ToSql + Sync); 10] = [
+                &user,
+                &id,
+                &p.part,
+                &p.position,
+                &p.header,
+                &hash,
+                &p.content_type,
+                &p.transfer_encoding,
+                &encoded,
+                &lines,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+    }
+    writer.finish().await?;
+
+    let sink = tx
+        .copy_in(
+            "COPY message_search (user_id, message_id, subject, from_text, to_text, cc_text, bcc_text, headers) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    tokio::pin!(writer);
+    for &i in fresh {
+        let s = &batch[i].ingested.search;
+        let row: [&(dyn ToSql + Sync); 8] = [
+            &user,
+            &id_of(i),
+            &s.subject,
+            &s.from_text,
+            &s.to_text,
+            &s.cc_text,
+            &s.bcc_text,
+            &s.headers,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+
+    let wrapped: Vec<(i64, &str)> = fresh
+        .iter()
+        .filter_map(|&i| batch[i].ingested.wrapped.as_deref().map(|r| (id_of(i), r)))
+        .collect();
+    if !wrapped.is_empty() {
+        let ids: Vec<i64> = wrapped.iter().map(|(id, _)| *id).collect();
+        let reasons: Vec<&str> = wrapped.iter().map(|(_, r)| *r).collect();
+        tx.execute(
+            "INSERT INTO unparsed_messages (user_id, message_id, error) SELECT $1, * FROM unnest($2::int8[], $3::text[])",
+            &[&user, &ids, &reasons],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ids for the batch's keywords, creating the new ones. Keyword creation
+/// for one user is serialised by a transaction-level advisory lock, since
+/// ids are allocated per user as max + 1.
+async fn keyword_ids(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    batch: &[NewMessage],
+) -> Result<HashMap<String, i32>, StoreError> {
+    let mut names: Vec<String> = batch
+        .iter()
+        .flat_map(|m| m.keywords.iter().map(|k| k.to_lowercase()))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let lookup = "SELECT lower(name::text), id FROM keywords WHERE user_id = $1 AND name = ANY($2::text[]::citext[])";
+    let mut ids: HashMap<String, i32> = tx
+        .query(lookup, &[&user, &names])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let missing: Vec<&String> = names.iter().filter(|n| !ids.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",
+            &[&user],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO keywords (user_id, id, name) \
+             SELECT $1, coalesce((SELECT max(id) FROM keywords WHERE user_id = $1), 0) + ord, n::citext \
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(n, ord) \
+             ON CONFLICT (user_id, name) DO NOTHING",
+            &[&user, &missing],
+        )
+        .await?;
+        ids = tx
+            .query(lookup, &[&user, &names])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    }
+    Ok(ids)
+}
