@@ -91,8 +91,15 @@ pub async fn run(ctx: &Ctx, args: Export) -> anyhow::Result<()> {
                     .get(&h)
                     .cloned()
                     .with_context(|| format!("UID {}: the original bytes are missing", m.uid))?,
-                _ => mime::render(&m.parts, &|h| data.get(h).cloned())
-                    .with_context(|| format!("UID {} cannot be rendered", m.uid))?,
+                _ => {
+                    let wire = mime::render(&m.parts, &|h| data.get(h).cloned())
+                        .with_context(|| format!("UID {} cannot be rendered", m.uid))?;
+                    if args.original && m.original_lf {
+                        mime::lf_form(&wire)
+                    } else {
+                        wire
+                    }
+                }
             };
             match &mut sink {
                 Sink::Mbox(w) => w.write(&bytes, Some(m.internal_date))?,

@@ -75,6 +75,9 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
     let mut tally = Tally::default();
     let mut progress = Progress::new();
     let mut pending: Option<tokio::task::JoinHandle<Vec<NewMessage>>> = None;
+    // Raw hashes of the batch being ingested, which the database cannot know yet.
+    let mut in_flight: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    let mut next_in_flight = std::collections::HashSet::new();
     loop {
         let next = rx.recv().await;
         // Ingest the next batch on other threads while this one is stored.
@@ -83,15 +86,19 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
                 tally.read += batch.len() as u64;
                 tally.bytes_read += batch.iter().map(|m| m.raw.len() as u64).sum::<u64>();
                 let hashes: Vec<[u8; 32]> = batch.iter().map(|m| sha256(&m.raw)).collect();
+                // Already stored, or in the batch not yet committed, or
+                // earlier in this batch: the mailbox keeps one copy.
                 let present = inject::raw_hashes_present(&client, user, mailbox, &hashes).await?;
                 let read = batch.len();
+                let mut this_batch = std::collections::HashSet::new();
                 let fresh: Vec<ArchivedMessage> = batch
                     .into_iter()
                     .zip(hashes)
-                    .filter(|(_, h)| !present.contains(h))
+                    .filter(|(_, h)| !present.contains(h) && !in_flight.contains(h) && this_batch.insert(*h))
                     .map(|(m, _)| m)
                     .collect();
                 tally.skipped += (read - fresh.len()) as u64;
+                next_in_flight = this_batch;
                 Some(tokio::task::spawn_blocking(move || ingest_batch(fresh)))
             }
             Some(Read::Failed(why)) => {
@@ -105,6 +112,7 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
             store(&mut client, user, mailbox, batch, &mut tally).await?;
             progress.update(&tally);
         }
+        in_flight = std::mem::take(&mut next_in_flight);
         match upcoming {
             Some(handle) => pending = Some(handle),
             None => break,

@@ -139,12 +139,15 @@ CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts
 -- One row per stored message content, per user. COPY within a user's mailboxes
 -- adds entries, never messages. raw_sha256 is the hash of the bytes as they
 -- arrived (evidence, import idempotence); original_hash names the raw bytes kept
--- in bodyparts when normalisation changed anything.
+-- in bodyparts when normalisation changed anything, except when the only change
+-- was bare LF to CRLF (mbox, Unix maildirs): then original_lf says so and the
+-- original is the served form with CRLF as LF, not a second copy of the bytes.
 CREATE TABLE messages (
     user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     id bigint GENERATED ALWAYS AS IDENTITY,
     raw_sha256 bytea NOT NULL CHECK (octet_length(raw_sha256) = 32),
     original_hash bytea REFERENCES bodyparts (hash),
+    original_lf boolean NOT NULL DEFAULT false,
     rfc822_size bigint NOT NULL CHECK (rfc822_size >= 0),
     header_date timestamptz,
     message_id_header text,
@@ -325,6 +328,21 @@ CREATE TABLE held_messages (
     message_id bigint NOT NULL,
     PRIMARY KEY (user_id, message_id, hold_id)
 );
+
+-- Large text values (extracted body text, header blocks, precomputed
+-- ENVELOPE/BODYSTRUCTURE) are compressed on every store; lz4 costs a fraction
+-- of pglz's CPU. A server built without lz4 keeps the default.
+DO $$
+BEGIN
+    ALTER TABLE bodyparts ALTER COLUMN text SET COMPRESSION lz4;
+    ALTER TABLE message_search ALTER COLUMN headers SET COMPRESSION lz4;
+    ALTER TABLE message_parts ALTER COLUMN header SET COMPRESSION lz4;
+    ALTER TABLE messages ALTER COLUMN bodystructure SET COMPRESSION lz4;
+    ALTER TABLE messages ALTER COLUMN envelope SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RAISE NOTICE 'lz4 is not available; keeping pglz';
+END;
+$$;
 
 -- Holds are enforced here, not only in Rust: even the owner's hand-written
 -- DELETE fails on held content.

@@ -201,6 +201,12 @@ pub async fn inject(
     })
 }
 
+/// Whether the store must keep `m`'s arriving bytes as a body part of their
+/// own: only when normalisation changed more than line endings.
+fn keeps_original_bytes(m: &NewMessage) -> bool {
+    m.ingested.original_kept && !crate::mime::is_lf_form_of(&m.raw, &m.ingested.wire)
+}
+
 /// A body part's decoded bytes and, for text, its searchable text.
 type Content<'a> = (&'a [u8], Option<&'a str>);
 
@@ -217,7 +223,7 @@ async fn store_bodyparts(
                 .entry(leaf.hash)
                 .or_insert((&leaf.decoded, leaf.text.as_deref()));
         }
-        if m.ingested.original_kept {
+        if keeps_original_bytes(m) {
             wanted
                 .entry(m.ingested.raw_sha256)
                 .or_insert((&m.raw, None));
@@ -331,8 +337,8 @@ async fn copy_messages(
 
     let sink = tx
         .copy_in(
-            "COPY messages (user_id, id, raw_sha256, original_hash, rfc822_size, header_date, message_id_header, \
-             envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
+            "COPY messages (user_id, id, raw_sha256, original_hash, original_lf, rfc822_size, header_date, \
+             message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
         )
         .await?;
     let types = [
@@ -340,6 +346,7 @@ async fn copy_messages(
         Type::INT8,
         Type::BYTEA,
         Type::BYTEA,
+        Type::BOOL,
         Type::INT8,
         Type::TIMESTAMPTZ,
         Type::TEXT,
@@ -352,15 +359,17 @@ async fn copy_messages(
     tokio::pin!(writer);
     for &i in fresh {
         let g = &batch[i].ingested;
-        let original: Option<&[u8]> = g.original_kept.then_some(&g.raw_sha256[..]);
+        let original: Option<&[u8]> = keeps_original_bytes(&batch[i]).then_some(&g.raw_sha256[..]);
+        let original_lf = g.original_kept && !keeps_original_bytes(&batch[i]);
         let size = g.wire.len() as i64;
         let date = g.header_date.map(timestamp);
         let wrapped = g.wrapped.is_some();
-        let row: [&(dyn ToSql + Sync); 11] = [
+        let row: [&(dyn ToSql + Sync); 12] = [
             &user,
             &id_of(i),
             &&g.raw_sha256[..],
             &original,
+            &original_lf,
             &size,
             &date,
             &g.message_id,
@@ -474,12 +483,12 @@ async fn keyword_ids(
     user: i64,
     batch: &[NewMessage],
 ) -> Result<HashMap<String, i32>, StoreError> {
-    let mut names: Vec<String> = batch
-        .iter()
-        .flat_map(|m| m.keywords.iter().map(|k| k.to_lowercase()))
-        .collect();
-    names.sort();
-    names.dedup();
+    // Keywords compare case-insensitively (citext), but are stored as first spelt.
+    let mut spelling: HashMap<String, &str> = HashMap::new();
+    for k in batch.iter().flat_map(|m| m.keywords.iter()) {
+        spelling.entry(k.to_lowercase()).or_insert(k);
+    }
+    let names: Vec<String> = spelling.keys().cloned().collect();
     if names.is_empty() {
         return Ok(HashMap::new());
     }
@@ -490,7 +499,12 @@ async fn keyword_ids(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let missing: Vec<&String> = names.iter().filter(|n| !ids.contains_key(*n)).collect();
+    let mut missing: Vec<&str> = spelling
+        .iter()
+        .filter(|(lower, _)| !ids.contains_key(*lower))
+        .map(|(_, spelt)| *spelt)
+        .collect();
+    missing.sort_unstable();
     if !missing.is_empty() {
         tx.execute(
             "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",

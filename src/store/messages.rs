@@ -24,8 +24,10 @@ pub struct StoredMessage {
     pub keywords: Vec<String>,
     /// The MIME parts, in order, for `mime::render`.
     pub parts: Vec<Part>,
-    /// The hash of the original bytes, when normalisation changed them.
+    /// The hash of the original bytes, when normalisation changed more than line endings.
     pub original_hash: Option<[u8; 32]>,
+    /// The original is the served form with CRLF as LF.
+    pub original_lf: bool,
     /// SHA-256 of the bytes as they arrived.
     pub raw_sha256: [u8; 32],
 }
@@ -49,7 +51,7 @@ pub async fn after_uid(
             "SELECT e.uid, e.internaldate, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
                     coalesce((SELECT array_agg(k.name::text ORDER BY k.id) FROM keywords k \
                               WHERE k.user_id = e.user_id AND k.id = ANY(e.keywords)), '{}'), \
-                    e.message_id, m.original_hash, m.raw_sha256 \
+                    e.message_id, m.original_hash, m.raw_sha256, m.original_lf \
              FROM mailbox_entries e JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id \
              WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.uid > $3 \
              ORDER BY e.uid LIMIT $4",
@@ -101,9 +103,11 @@ pub async fn after_uid(
                     draft: r.get(6),
                 },
                 keywords: r.get(7),
-                parts: parts.remove(&message_id).unwrap_or_default(),
+                // Two entries may share a message (COPY within a mailbox).
+                parts: parts.get(&message_id).cloned().unwrap_or_default(),
                 original_hash: r.get::<_, Option<&[u8]>>(9).map(hash32).transpose()?,
                 raw_sha256: hash32(r.get(10))?,
+                original_lf: r.get(11),
             })
         })
         .collect()

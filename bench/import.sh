@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench/import.sh [RUNS] — `aox import` throughput on generated archives.
+#
+# For each archive and run: a fresh dev-mode instance (private PostgreSQL,
+# durable commits: fsync and synchronous_commit on), `aox tune database
+# mostly-writing`, a timed `aox import` (wall time and peak RSS from
+# /usr/bin/time), then a timed `aox tune database mostly-reading` (filling in
+# full-text vectors and rebuilding the search indexes). Prints one table row
+# per archive with the median of the runs.
+#
+# Archives (made once with ../shared/corpus/gen-mbox.py, kept in $BENCH_DATA):
+#   small    gen-mbox.py -n 20000 -s 12 --max-attachment 20000   (~280 MB)
+#   default  gen-mbox.py -n 20000 -s 11                          (~1.5 GB)
+set -euo pipefail
+runs="${1:-3}"
+here=$(cd "$(dirname "$0")/.." && pwd)
+data="${BENCH_DATA:-/var/tmp/aox-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/aox-target}"
+gen="$here/../shared/corpus/gen-mbox.py"
+mkdir -p "$data"
+chmod 755 "$data"
+
+(cd "$here" && cargo build --release --quiet --bin aox --bin archiveopteryx)
+bin="$CARGO_TARGET_DIR/release"
+
+declare -A args=(
+    [small]="-n 20000 -s 12 --max-attachment 20000"
+    [default]="-n 20000 -s 11"
+)
+for name in small default; do
+    [ -f "$data/$name.mbox" ] || python3 "$gen" ${args[$name]} -o "$data/$name.mbox" --quiet
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+run_once() { # archive → "seconds rss_kb rebuild_seconds"
+    local archive=$1 dir
+    dir=$(mktemp -d "$data/run.XXXXXX")
+    chmod 755 "$dir"
+    "$bin/archiveopteryx" --dev --data-dir "$dir/dev" >"$dir/out" 2>"$dir/err" &
+    local pid=$!
+    for _ in $(seq 1 600); do
+        grep -q "listening for IMAP" "$dir/err" && break
+        sleep 0.1
+    done
+    local aox="$bin/aox -c $dir/dev/archiveopteryx.conf"
+    $aox add user bench secret bench@example.org >/dev/null
+    $aox tune database mostly-writing >/dev/null
+    /usr/bin/time -f "%e %M" -o "$dir/time" $aox import bench Archive "$archive" >"$dir/import" 2>/dev/null
+    local start end
+    start=$(date +%s.%N)
+    $aox tune database mostly-reading >/dev/null
+    end=$(date +%s.%N)
+    kill -INT "$pid"
+    wait "$pid" || true
+    echo "$(cat "$dir/time") $(echo "$end - $start" | bc)"
+    grep -q "Imported 20000 messages" "$dir/import" || { cat "$dir/import" >&2; echo "import did not store 20000 messages" >&2; exit 1; }
+    rm -rf "$dir"
+}
+
+printf "%-10s %9s %9s %10s %10s %8s %12s %14s\n" archive messages MB import_s msg/s MB/s peak_RSS_MB index_rebuild_s
+for name in small default; do
+    archive="$data/$name.mbox"
+    mb=$(echo "$(stat -c %s "$archive") / 1000000" | bc -l)
+    : >"$data/$name.results"
+    for _ in $(seq 1 "$runs"); do
+        run_once "$archive" >>"$data/$name.results"
+    done
+    secs=$(awk '{print $1}' "$data/$name.results" | median)
+    rss=$(awk '{print $2}' "$data/$name.results" | median)
+    rebuild=$(awk '{print $3}' "$data/$name.results" | median)
+    printf "%-10s %9d %9.0f %10.2f %10.0f %8.1f %12.0f %14.2f\n" "$name" 20000 "$mb" "$secs" \
+        "$(echo "20000 / $secs" | bc -l)" "$(echo "$mb / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$rebuild"
+done
+echo "(median of $runs runs each; all runs: $data/*.results as 'seconds peak_rss_kb rebuild_seconds')"
