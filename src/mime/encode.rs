@@ -228,22 +228,22 @@ pub(crate) fn decode_qp(body: &[u8]) -> Vec<u8> {
 /// Converts bare LF line endings to CRLF (RFC 5322 §2.3). A lone CR is left
 /// alone here: in a body it is content, in a header it is repaired later.
 pub(crate) fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    let bare = raw
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'));
-    if !bare {
+    // memchr finds the line ends; most of a message is copied in slices.
+    let is_bare = |i: usize| i == 0 || raw[i - 1] != b'\r';
+    let Some(first) = memchr::memchr_iter(b'\n', raw).find(|&i| is_bare(i)) else {
         return Cow::Borrowed(raw);
-    }
+    };
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 32 + 2);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+    out.extend_from_slice(&raw[..first]);
+    let mut start = first;
+    for i in memchr::memchr_iter(b'\n', &raw[first..]).map(|i| i + first) {
+        if is_bare(i) {
+            out.extend_from_slice(&raw[start..i]);
+            out.extend_from_slice(b"\r");
+            start = i;
         }
-        out.push(b);
-        prev = b;
     }
+    out.extend_from_slice(&raw[start..]);
     Cow::Owned(out)
 }
 

@@ -184,6 +184,45 @@ pub fn serve_leaf<'a>(decoded: &'a [u8], transfer_encoding: &str) -> Cow<'a, [u8
     encode::encode(decoded, transfer_encoding)
 }
 
+/// True when `raw` is `wire` with every CRLF written as a bare LF: the usual
+/// difference for mail that comes out of an mbox or a Unix maildir. The
+/// store then records that fact instead of keeping a second copy of the
+/// bytes, since the original is `wire` with CRLF turned back into LF.
+pub fn is_lf_form_of(raw: &[u8], wire: &[u8]) -> bool {
+    if raw.contains(&b'\r') {
+        return false;
+    }
+    let newlines = raw.iter().filter(|&&b| b == b'\n').count();
+    if wire.len() != raw.len() + newlines {
+        return false;
+    }
+    let mut w = wire.iter();
+    for &b in raw {
+        if b == b'\n' && w.next() != Some(&b'\r') {
+            return false;
+        }
+        if w.next() != Some(&b) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The bytes `is_lf_form_of` describes: `wire` with CRLF as LF.
+pub fn lf_form(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wire.len());
+    let mut i = 0;
+    while i < wire.len() {
+        if wire[i] == b'\r' && wire.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(wire[i]);
+        i += 1;
+    }
+    out
+}
+
 /// The normalised form of `raw`: `ingest(raw).wire`.
 pub fn normalise(raw: &[u8]) -> Vec<u8> {
     ingest(raw).wire

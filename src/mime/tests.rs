@@ -681,3 +681,16 @@ proptest! {
         prop_assert_eq!(normalise(&first.wire), first.wire);
     }
 }
+
+#[test]
+fn lf_form_is_recognised_exactly() {
+    let wire = b"A: b\r\n\r\nbody\r\nline\r\n";
+    assert!(super::is_lf_form_of(b"A: b\n\nbody\nline\n", wire));
+    assert_eq!(super::lf_form(wire), b"A: b\n\nbody\nline\n".to_vec());
+    assert!(!super::is_lf_form_of(b"A: b\n\nbody\nlinE\n", wire));
+    assert!(!super::is_lf_form_of(b"A: b\r\n\r\nbody\r\nline\r\n", wire));
+    assert!(!super::is_lf_form_of(b"A: b\n\nbody\nline", wire));
+    let ing = super::ingest(b"From: a@b.example\nSubject: x\nMessage-ID: <x@b.example>\nDate: Mon, 2 Jan 2006 15:04:05 +0000\n\nhello\n");
+    assert!(ing.original_kept);
+    assert!(super::is_lf_form_of(b"From: a@b.example\nSubject: x\nMessage-ID: <x@b.example>\nDate: Mon, 2 Jan 2006 15:04:05 +0000\n\nhello\n", &ing.wire));
+}
