@@ -94,7 +94,9 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
                 let fresh: Vec<ArchivedMessage> = batch
                     .into_iter()
                     .zip(hashes)
-                    .filter(|(_, h)| !present.contains(h) && !in_flight.contains(h) && this_batch.insert(*h))
+                    .filter(|(_, h)| {
+                        !present.contains(h) && !in_flight.contains(h) && this_batch.insert(*h)
+                    })
                     .map(|(m, _)| m)
                     .collect();
                 tally.skipped += (read - fresh.len()) as u64;
