@@ -10,7 +10,7 @@ use crate::output;
 pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let c = counts::show_counts(&client).await?;
-    let fields: [(&str, Value); 8] = [
+    let fields: [(&str, Value); 12] = [
         ("users", c.users.into()),
         ("mailboxes", c.mailboxes.into()),
         ("messages", c.messages.into()),
@@ -19,6 +19,10 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
         ("bodyparts", c.bodyparts.into()),
         ("bodypart_bytes", c.bodypart_bytes.into()),
         ("message_bytes", c.message_bytes.into()),
+        ("original_copies", c.original_copies.into()),
+        ("original_copy_bytes", c.original_copy_bytes.into()),
+        ("original_deltas", c.original_deltas.into()),
+        ("original_delta_bytes", c.original_delta_bytes.into()),
     ];
     output::show(ctx.json, &fields);
     Ok(())

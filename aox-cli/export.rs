@@ -94,10 +94,11 @@ pub async fn run(ctx: &Ctx, args: Export) -> anyhow::Result<()> {
                 _ => {
                     let wire = mime::render(&m.parts, &|h| data.get(h).cloned())
                         .with_context(|| format!("UID {} cannot be rendered", m.uid))?;
-                    if args.original && m.original_lf {
-                        mime::lf_form(&wire)
-                    } else {
-                        wire
+                    match (&m.original_delta, args.original) {
+                        (Some(d), true) => mime::delta::apply(&wire, d).with_context(|| {
+                            format!("UID {}: the original cannot be rebuilt", m.uid)
+                        })?,
+                        _ => wire,
                     }
                 }
             };

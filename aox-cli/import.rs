@@ -7,7 +7,9 @@
 //! bytes are already in the mailbox is skipped, so a re-run after Ctrl-C or
 //! kill -9 stores only what the interrupted run had not committed.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -35,6 +37,11 @@ pub struct Import {
     /// mbox files, Maildir directories (with cur/ and new/) or directories of .eml files.
     #[arg(required = true)]
     sources: Vec<PathBuf>,
+    /// Database connections storing batches at once. With 1, UIDs follow the
+    /// archive's order exactly; with more, only within each batch of 500, and
+    /// PostgreSQL gets a core per connection.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    connections: u8,
 }
 
 /// A batch read from the sources, or a source that could not be read.
@@ -55,6 +62,31 @@ struct Tally {
     new_part_bytes: u64,
 }
 
+/// An ingest under way and the raw hashes of the messages in it.
+type Work = (tokio::task::JoinHandle<Vec<NewMessage>>, Vec<[u8; 32]>);
+
+/// What the reading loop and the injectors share.
+#[derive(Default)]
+struct Shared {
+    tally: std::sync::Mutex<Tally>,
+    /// Raw hashes of batches handed on but not yet committed, which the
+    /// database cannot report as present yet.
+    in_flight: std::sync::Mutex<HashSet<[u8; 32]>>,
+}
+
+impl Shared {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs the import.
 pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
     let mut client = ctx.connect().await?;
@@ -72,62 +104,129 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
     let sources = args.sources.clone();
     let reader = std::thread::spawn(move || read_sources(&sources, &tx));
 
-    let mut tally = Tally::default();
+    let shared = Arc::new(Shared::default());
+    let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Work>(1);
+    let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
+    let mut injectors = tokio::task::JoinSet::new();
+    // Each connection stores whole batches; the mailbox row lock still
+    // serialises the short final step of each.
+    for _ in 0..args.connections {
+        let client = ctx.connect().await?;
+        injectors.spawn(injector(
+            client,
+            user,
+            mailbox,
+            work_rx.clone(),
+            shared.clone(),
+        ));
+    }
+
     let mut progress = Progress::new();
-    let mut pending: Option<tokio::task::JoinHandle<Vec<NewMessage>>> = None;
-    // Raw hashes of the batch being ingested, which the database cannot know yet.
-    let mut in_flight: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
-    let mut next_in_flight = std::collections::HashSet::new();
-    loop {
-        let next = rx.recv().await;
-        // Ingest the next batch on other threads while this one is stored.
-        let upcoming = match next {
-            Some(Read::Batch(batch)) => {
-                tally.read += batch.len() as u64;
-                tally.bytes_read += batch.iter().map(|m| m.raw.len() as u64).sum::<u64>();
-                let hashes: Vec<[u8; 32]> = batch.iter().map(|m| sha256(&m.raw)).collect();
-                // Already stored, or in the batch not yet committed, or
-                // earlier in this batch: the mailbox keeps one copy.
-                let present = inject::raw_hashes_present(&client, user, mailbox, &hashes).await?;
-                let read = batch.len();
-                let mut this_batch = std::collections::HashSet::new();
-                let fresh: Vec<ArchivedMessage> = batch
-                    .into_iter()
-                    .zip(hashes)
-                    .filter(|(_, h)| {
-                        !present.contains(h) && !in_flight.contains(h) && this_batch.insert(*h)
-                    })
-                    .map(|(m, _)| m)
-                    .collect();
-                tally.skipped += (read - fresh.len()) as u64;
-                next_in_flight = this_batch;
-                Some(tokio::task::spawn_blocking(move || ingest_batch(fresh)))
-            }
-            Some(Read::Failed(why)) => {
-                tally.failures.push(why);
+    while let Some(next) = rx.recv().await {
+        let batch = match next {
+            Read::Batch(batch) => batch,
+            Read::Failed(why) => {
+                shared.tally().failures.push(why);
                 continue;
             }
-            None => None,
         };
-        if let Some(handle) = pending.take() {
-            let batch = handle.await.context("an ingest thread failed")?;
-            store(&mut client, user, mailbox, batch, &mut tally).await?;
-            progress.update(&tally);
+        let read = batch.len();
+        let bytes: u64 = batch.iter().map(|m| m.raw.len() as u64).sum();
+        // Skip what an uncommitted batch holds, then what the database holds,
+        // in that order: a batch leaves in_flight only after it commits, so a
+        // hash is always in one of the two places. Repeats within the batch go too.
+        let hashed: Vec<(ArchivedMessage, [u8; 32])> = batch
+            .into_iter()
+            .map(|m| {
+                let h = sha256(&m.raw);
+                (m, h)
+            })
+            .collect();
+        let candidates: Vec<(ArchivedMessage, [u8; 32])> = {
+            let in_flight = shared.in_flight();
+            let mut this_batch = HashSet::new();
+            hashed
+                .into_iter()
+                .filter(|(_, h)| !in_flight.contains(h) && this_batch.insert(*h))
+                .collect()
+        };
+        let hashes: Vec<[u8; 32]> = candidates.iter().map(|(_, h)| *h).collect();
+        let present = inject::raw_hashes_present(&client, user, mailbox, &hashes).await?;
+        let mut accepted = Vec::new();
+        let fresh: Vec<ArchivedMessage> = candidates
+            .into_iter()
+            .filter(|(_, h)| !present.contains(h))
+            .map(|(m, h)| {
+                accepted.push(h);
+                m
+            })
+            .collect();
+        shared.in_flight().extend(accepted.iter().copied());
+        {
+            let mut t = shared.tally();
+            t.read += read as u64;
+            t.bytes_read += bytes;
+            t.skipped += (read - fresh.len()) as u64;
         }
-        in_flight = std::mem::take(&mut next_in_flight);
-        match upcoming {
-            Some(handle) => pending = Some(handle),
-            None => break,
+        let handle = tokio::task::spawn_blocking(move || ingest_batch(fresh));
+        if work_tx.send((handle, accepted)).await.is_err() {
+            break; // every injector stopped; its error is reported below
+        }
+        progress.update(&shared.tally());
+    }
+    drop(work_tx);
+    let mut first_error = None;
+    while let Some(result) = injectors.join_next().await {
+        let outcome = result.context("an injector task failed").and_then(|r| r);
+        if let (Err(e), None) = (outcome, &first_error) {
+            first_error = Some(e);
         }
     }
     if reader.join().is_err() {
-        tally
+        shared
+            .tally()
             .failures
             .push("the archive reader thread failed".into());
     }
+    let tally = std::mem::take(&mut *shared.tally());
     progress.finish(&tally);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
     report(ctx, &args, &tally);
     Ok(())
+}
+
+/// Stores ingested batches as they come, one transaction each, until the
+/// reading loop has no more.
+async fn injector(
+    mut client: tokio_postgres::Client,
+    user: i64,
+    mailbox: i64,
+    work: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Work>>>,
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    loop {
+        let next = work.lock().await.recv().await;
+        let Some((handle, hashes)) = next else {
+            return Ok(());
+        };
+        let batch = handle.await.context("an ingest thread failed")?;
+        let mut tally = Tally::default();
+        store(&mut client, user, mailbox, batch, &mut tally).await?;
+        // Committed: the database answers for these from now on.
+        {
+            let mut in_flight = shared.in_flight();
+            for h in &hashes {
+                in_flight.remove(h);
+            }
+        }
+        let mut t = shared.tally();
+        t.stored += tally.stored;
+        t.new_parts += tally.new_parts;
+        t.new_part_bytes += tally.new_part_bytes;
+        t.wrapped.extend(tally.wrapped);
+    }
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -193,13 +292,13 @@ fn ingest_batch(batch: Vec<ArchivedMessage>) -> Vec<NewMessage> {
                             // The archive's date, else the Date field, else now.
                             let internal_date =
                                 m.internal_date.or(ingested.header_date).unwrap_or(now);
-                            NewMessage {
+                            NewMessage::new(
                                 ingested,
-                                raw: m.raw.clone(),
+                                m.raw.clone(),
                                 internal_date,
-                                flags: m.flags,
-                                keywords: m.keywords.clone(),
-                            }
+                                m.flags,
+                                m.keywords.clone(),
+                            )
                         })
                         .collect::<Vec<_>>()
                 })

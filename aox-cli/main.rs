@@ -181,7 +181,8 @@ impl Ctx {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+// Two workers: `aox import` stores batches on two connections at once.
+#[tokio::main(worker_threads = 2)]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx {

@@ -138,16 +138,17 @@ CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts
 
 -- One row per stored message content, per user. COPY within a user's mailboxes
 -- adds entries, never messages. raw_sha256 is the hash of the bytes as they
--- arrived (evidence, import idempotence); original_hash names the raw bytes kept
--- in bodyparts when normalisation changed anything, except when the only change
--- was bare LF to CRLF (mbox, Unix maildirs): then original_lf says so and the
--- original is the served form with CRLF as LF, not a second copy of the bytes.
+-- arrived (evidence, import idempotence). When normalisation changed anything,
+-- the original is kept either as original_delta, a small line edit of the served
+-- form (LF line ends, an added Message-ID, a refolded header: usually a few
+-- bytes), or, when no small edit reproduces it, as bytes in bodyparts named by
+-- original_hash. `aox export --original` gives back exactly what arrived.
 CREATE TABLE messages (
     user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     id bigint GENERATED ALWAYS AS IDENTITY,
     raw_sha256 bytea NOT NULL CHECK (octet_length(raw_sha256) = 32),
     original_hash bytea REFERENCES bodyparts (hash),
-    original_lf boolean NOT NULL DEFAULT false,
+    original_delta bytea,
     rfc822_size bigint NOT NULL CHECK (rfc822_size >= 0),
     header_date timestamptz,
     message_id_header text,

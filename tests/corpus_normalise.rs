@@ -2,7 +2,8 @@
 //! (DESIGN §7, issue 4): nothing panics, everything is parsed or wrapped,
 //! normalising is idempotent, `render` rebuilds the wire form from the
 //! stored parts, sizes are those of the served bytes, served headers are
-//! 7-bit, and signed parts are served byte-exact.
+//! 7-bit, signed parts are served byte-exact, every message ends with CRLF,
+//! and an mbox export (LF line endings) re-imports as the same message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,6 +47,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The line ending repair: CRLF everywhere, and at the end.
 fn to_crlf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
     let mut prev = 0u8;
@@ -55,6 +57,20 @@ fn to_crlf(raw: &[u8]) -> Vec<u8> {
         }
         out.push(b);
         prev = b;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// What an mbox writer stores: CRLF as LF.
+fn lf_form(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(wire.len());
+    for (i, &b) in wire.iter().enumerate() {
+        if !(b == b'\r' && wire.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
     }
     out
 }
@@ -107,6 +123,15 @@ fn check(entry: &Entry, raw: &[u8], ing: &Ingested) -> Vec<String> {
     }
     if ing.original_kept != (ing.wire != raw) {
         fail("original_kept disagrees with wire != raw".into());
+    }
+    if !ing.wire.ends_with(b"\r\n") {
+        fail("the wire form does not end with CRLF".into());
+    }
+    // Export to mbox and import again: the same message. (A CR left in
+    // signed content makes the LF form ambiguous; such files are skipped.)
+    let exported = lf_form(&ing.wire);
+    if !exported.contains(&b'\r') && mime::normalise(&exported) != ing.wire {
+        fail("an mbox export and re-import changes the message".into());
     }
     // Idempotence.
     let again = catch_unwind(AssertUnwindSafe(|| mime::ingest(&ing.wire)));
@@ -188,7 +213,8 @@ fn check(entry: &Entry, raw: &[u8], ing: &Ingested) -> Vec<String> {
             }
         }
     }
-    // A single-part message is its header and its one leaf.
+    // A single-part message is its header and its one leaf (and the CRLF
+    // that ends the message, when the leaf is base64).
     if ing.parts.len() == 2
         && ing.parts[1].bodypart.is_some()
         && !ing.parts[0].content_type.starts_with("multipart/")
@@ -200,6 +226,9 @@ fn check(entry: &Entry, raw: &[u8], ing: &Ingested) -> Vec<String> {
             .and_then(|h| leaves.get(&h).copied())
             .unwrap_or_default();
         expect.extend_from_slice(&mime::serve_leaf(decoded, &ing.parts[1].transfer_encoding));
+        if !expect.ends_with(b"\r\n") {
+            expect.extend_from_slice(b"\r\n");
+        }
         if expect != ing.wire {
             fail("single-part wire is not header + served leaf".into());
         }

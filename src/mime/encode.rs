@@ -45,15 +45,20 @@ pub(crate) fn decode<'a>(body: &'a [u8], cte: &str) -> Cow<'a, [u8]> {
     }
 }
 
-/// Standard alphabet with padding, 76-character lines each ending in CRLF
-/// (the last one too, as nearly every mailer does).
+/// Standard alphabet with padding, 76-character lines joined by CRLF, with
+/// no CRLF after the last one: the CRLF before a boundary delimiter belongs
+/// to the delimiter (RFC 2046 §5.1.1), so `…=\r\n--b` in a multipart is
+/// this output followed by the delimiter. At the end of a message, `render`
+/// supplies the final CRLF.
 pub(crate) fn encode_base64(data: &[u8]) -> Vec<u8> {
     let flat = base64::engine::general_purpose::STANDARD.encode(data);
     let flat = flat.as_bytes();
-    let mut out = Vec::with_capacity(flat.len() + flat.len() / BASE64_LINE * 2 + 2);
-    for chunk in flat.chunks(BASE64_LINE) {
+    let mut out = Vec::with_capacity(flat.len() + flat.len() / BASE64_LINE * 2);
+    for (i, chunk) in flat.chunks(BASE64_LINE).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
         out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
     }
     out
 }
@@ -304,12 +309,19 @@ mod tests {
     fn rfc2045_6_8_base64_is_76_column_crlf_lines() {
         let data = vec![0xA5u8; 200];
         let enc = encode_base64(&data);
-        for line in enc.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            assert!(line.len() <= 77, "line too long");
+        let lines: Vec<&[u8]> = enc.split(|&b| b == b'\n').collect();
+        assert_eq!(lines.len(), 4);
+        for line in &lines[..3] {
+            assert_eq!(line.len(), 77, "76 characters and the CR");
             assert_eq!(line.last(), Some(&b'\r'));
         }
+        // RFC 2046 §5.1.1: no CRLF after the last line; a following
+        // delimiter brings its own.
+        assert!(!enc.ends_with(b"\r\n"));
+        assert!(!lines[3].is_empty() && lines[3].len() <= 76);
         assert_eq!(decode_base64(&enc), data);
         assert!(encode_base64(b"").is_empty());
+        assert_eq!(encode_base64(&[0u8; 57]).len(), 76);
     }
 
     #[test]

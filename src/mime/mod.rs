@@ -8,6 +8,10 @@
 //!
 //! The normalised form:
 //! - CRLF line endings; a leading mbox `From ` line is dropped.
+//! - The message ends with CRLF: a last line without a line break gets one
+//!   (so that an mbox export, which must end it with LF, re-imports as the
+//!   same bytes). Only the top-level message; enclosed ones end where their
+//!   delimiter begins.
 //! - Header fields that are clean (7-bit, folded only before whitespace, no
 //!   line over 998 octets) stay as they came; others are unfolded, repaired
 //!   (8-bit bytes decoded as UTF-8, else the part's charset, else
@@ -24,7 +28,8 @@
 //!   boundary that does not occur is replaced by the one the body visibly
 //!   uses; with no delimiter at all the part becomes text/plain.
 //! - Leaves: base64 and quoted-printable stay so, re-encoded canonically
-//!   (encode.rs); other content is served 7bit/8bit when RFC 2045 allows,
+//!   (encode.rs: base64 in 76-column lines, with no CRLF after the last,
+//!   since the CRLF before a delimiter is the delimiter's); other content is served 7bit/8bit when RFC 2045 allows,
 //!   else quoted-printable (text) or base64 (the rest). Encoding typos are
 //!   repaired. 8-bit text labelled ASCII (or unlabelled) is relabelled UTF-8
 //!   or windows-1252; Latin-1-labelled valid UTF-8 is relabelled UTF-8.
@@ -36,6 +41,7 @@
 
 mod bodystructure;
 mod charset;
+pub mod delta;
 mod encode;
 mod envelope;
 mod fields;
@@ -184,31 +190,8 @@ pub fn serve_leaf<'a>(decoded: &'a [u8], transfer_encoding: &str) -> Cow<'a, [u8
     encode::encode(decoded, transfer_encoding)
 }
 
-/// True when `raw` is `wire` with every CRLF written as a bare LF: the usual
-/// difference for mail that comes out of an mbox or a Unix maildir. The
-/// store then records that fact instead of keeping a second copy of the
-/// bytes, since the original is `wire` with CRLF turned back into LF.
-pub fn is_lf_form_of(raw: &[u8], wire: &[u8]) -> bool {
-    if raw.contains(&b'\r') {
-        return false;
-    }
-    let newlines = raw.iter().filter(|&&b| b == b'\n').count();
-    if wire.len() != raw.len() + newlines {
-        return false;
-    }
-    let mut w = wire.iter();
-    for &b in raw {
-        if b == b'\n' && w.next() != Some(&b'\r') {
-            return false;
-        }
-        if w.next() != Some(&b) {
-            return false;
-        }
-    }
-    true
-}
-
-/// The bytes `is_lf_form_of` describes: `wire` with CRLF as LF.
+/// `wire` with CRLF as LF: what a message served from the store looks like
+/// in an mbox or a Unix maildir.
 pub fn lf_form(wire: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len());
     let mut i = 0;
@@ -324,6 +307,10 @@ fn last_resort(raw: &[u8], sha: [u8; 32], reason: String) -> Ingested {
     let encoded = encode::encode_base64(raw);
     let mut wire = header.clone();
     wire.extend_from_slice(&encoded);
+    if !encoded.is_empty() {
+        // As `render` does: the message ends with CRLF, the leaf does not.
+        wire.extend_from_slice(b"\r\n");
+    }
     let size = encoded.len() as u64;
     let lines = encode::count_lines(&encoded);
     let row = |part: &str, header: Vec<u8>, bodypart| Part {

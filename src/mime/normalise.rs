@@ -2,6 +2,8 @@
 //! transfer-encoding repair, charset labels, the Date and Message-ID rules,
 //! and byte-exact handling of signed parts.
 
+use std::borrow::Cow;
+
 use super::charset;
 use super::encode::{self, BASE64, EIGHT_BIT, QUOTED_PRINTABLE, SEVEN_BIT};
 use super::fields::{self, ContentType};
@@ -39,7 +41,15 @@ impl Walk {
 /// Normalises the top-level message `e`. `id_seed` (the SHA-256 of the raw
 /// input) names a synthesised Message-ID.
 pub(crate) fn top(e: &Entity<'_>, id_seed: &[u8; 32], walk: &mut Walk) -> Result<Node, WrapReason> {
-    entity(e, false, 0, walk, Some(id_seed))
+    entity(e, false, 0, walk, Some(id_seed), true)
+}
+
+/// `data` ending with CRLF: unchanged when it is empty or already does.
+fn with_final_crlf(mut data: Vec<u8>) -> Vec<u8> {
+    if !data.is_empty() && !data.ends_with(b"\r\n") {
+        data.extend_from_slice(b"\r\n");
+    }
+    data
 }
 
 /// The transfer encoding a part declares: `None` when it has no
@@ -134,13 +144,16 @@ fn supply_date_and_id(e: &Entity<'_>, fields: &mut Vec<OutField>, id_seed: &[u8;
 }
 
 /// Normalises one entity. `digest` says the parent is multipart/digest
-/// (whose parts default to message/rfc822).
+/// (whose parts default to message/rfc822). `at_end` says its content ends
+/// the top-level message, which must end with CRLF: a last line without
+/// one gets it (in a base64 leaf, `render` supplies it instead).
 fn entity(
     e: &Entity<'_>,
     digest: bool,
     depth: usize,
     walk: &mut Walk,
     id_seed: Option<&[u8; 32]>,
+    at_end: bool,
 ) -> Result<Node, WrapReason> {
     walk.enter(depth)?;
     // 8-bit header bytes are tried in the part's own charset first.
@@ -174,9 +187,17 @@ fn entity(
 
     if ctype.is_multipart() {
         let boundary = ctype.param("boundary").map(|b| b.as_bytes().to_vec());
+        // A signed body is served as it came, except that at the end of the
+        // message it ends with CRLF: only the epilogue (or an unclosed last
+        // part) can lack it, and no signature covers that.
+        let body: Cow<'_, [u8]> = if ctype.sub == "signed" && at_end {
+            Cow::Owned(with_final_crlf(e.body.to_vec()))
+        } else {
+            Cow::Borrowed(e.body)
+        };
         let declared_split = boundary
             .as_deref()
-            .and_then(|b| parse::split_multipart(e.body, b));
+            .and_then(|b| parse::split_multipart(&body, b));
         if ctype.sub == "signed"
             && let Some(split) = &declared_split
         {
@@ -188,7 +209,8 @@ fn entity(
                 children.push(view(&parse::split_entity(p), false, depth + 1, walk)?);
             }
             let header = header::write_header(&out);
-            let eight_bit = !e.body.is_ascii();
+            let eight_bit = !body.is_ascii();
+            let raw = body.to_vec();
             return Ok(Node {
                 eight_bit,
                 header,
@@ -196,10 +218,7 @@ fn entity(
                 ctype,
                 ctype_defaulted,
                 cte: if eight_bit { EIGHT_BIT } else { SEVEN_BIT }.into(),
-                body: Body::Opaque {
-                    raw: e.body.to_vec(),
-                    children,
-                },
+                body: Body::Opaque { raw, children },
                 view: None,
                 row: 0,
             });
@@ -226,6 +245,7 @@ fn entity(
                     depth + 1,
                     walk,
                     None,
+                    false,
                 )?);
             }
             let mut header = header::write_header(&out);
@@ -257,10 +277,13 @@ fn entity(
     let decoding = decoding_of(declared.as_deref());
     if ctype.is_message() {
         let inner_bytes = encode::decode(e.body, decoding);
-        let inner_bytes = encode::to_crlf(&inner_bytes);
+        let mut inner_bytes = encode::to_crlf(&inner_bytes);
+        if at_end && !inner_bytes.is_empty() && !inner_bytes.ends_with(b"\r\n") {
+            inner_bytes = Cow::Owned(with_final_crlf(inner_bytes.into_owned()));
+        }
         // An enclosed message sometimes keeps its mbox `From ` line.
         let inner_entity = parse::split_entity(super::strip_from_line(&inner_bytes));
-        let inner = entity(&inner_entity, false, depth + 1, walk, None)?;
+        let inner = entity(&inner_entity, false, depth + 1, walk, None, at_end)?;
         // RFC 2046 §5.2.1: only 7bit, 8bit or binary are allowed here, so an
         // encoded message is served decoded.
         let served = if inner.eight_bit || declared.as_deref() == Some(EIGHT_BIT) {
@@ -283,9 +306,15 @@ fn entity(
         });
     }
 
-    let decoded = encode::decode(e.body, decoding).into_owned();
+    let mut decoded = encode::decode(e.body, decoding).into_owned();
     let texty = ctype.is_text() || ctype.ty == "message";
-    let served = served_cte(&decoded, declared.as_deref(), texty);
+    let mut served = served_cte(&decoded, declared.as_deref(), texty);
+    if at_end && served != BASE64 && !decoded.ends_with(b"\r\n") && !decoded.is_empty() {
+        // The message's last line gets its line break. (Content that is
+        // line-clean stays so, and what was not stays quoted-printable.)
+        decoded = with_final_crlf(decoded);
+        served = served_cte(&decoded, declared.as_deref(), texty);
+    }
     label_cte(&mut out, declared.as_deref(), served);
     if let Some(label) = repaired_charset(&ctype, &decoded) {
         ctype.set_param("charset", label);

@@ -75,6 +75,12 @@ pub(crate) fn render_with_spans<'a>(
     };
     let root = r.find("")?;
     r.entity(root, "", true, 0)?;
+    // A message ends with CRLF. Normalising makes every other ending do so
+    // already; a base64 leaf does not (encode.rs), so its message gets the
+    // CRLF here, after the leaf and outside every row's span.
+    if !r.out.is_empty() && !r.out.ends_with(b"\r\n") {
+        r.out.extend_from_slice(b"\r\n");
+    }
     Ok((r.out, r.spans))
 }
 
@@ -226,7 +232,7 @@ mod tests {
         let wire = render(&parts, &leaves).unwrap();
         assert_eq!(
             wire,
-            b"Content-Type: multipart/mixed; boundary=x\r\n\r\npre\r\n--x\r\n\r\nhello\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\nAAE=\r\n\r\n--x--\r\n"
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\npre\r\n--x\r\n\r\nhello\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\nAAE=\r\n--x--\r\n"
         );
         let none = |_: &[u8; 32]| None;
         assert_eq!(
@@ -262,7 +268,32 @@ mod tests {
         let leaves = |_: &[u8; 32]| Some(b"caf\xe9".to_vec());
         assert_eq!(
             render(&parts, &leaves).unwrap(),
-            b"Subject: outer\r\n\r\nSubject: inner\r\n\r\ncaf=E9"
+            b"Subject: outer\r\n\r\nSubject: inner\r\n\r\ncaf=E9\r\n"
+        );
+    }
+
+    #[test]
+    fn a_message_ending_in_a_base64_leaf_ends_with_crlf() {
+        let parts = vec![
+            row(
+                "",
+                b"Content-Transfer-Encoding: base64\r\n\r\n",
+                "application/octet-stream",
+                "base64",
+                None,
+            ),
+            row("1", b"", "application/octet-stream", "base64", Some(1)),
+        ];
+        let leaves = |_: &[u8; 32]| Some(b"\x00\x01".to_vec());
+        let none = |_: &[u8; 32]| Some(Vec::new());
+        let (wire, spans) = render_with_spans(&parts, &|h| leaves(h).map(Cow::Owned)).unwrap();
+        assert_eq!(wire, b"Content-Transfer-Encoding: base64\r\n\r\nAAE=\r\n");
+        // The final CRLF is the message's, not the leaf's.
+        let (start, end) = spans[1].unwrap();
+        assert_eq!(&wire[start..end], b"AAE=");
+        assert_eq!(
+            render(&parts, &none).unwrap(),
+            b"Content-Transfer-Encoding: base64\r\n\r\n"
         );
     }
 

@@ -23,6 +23,16 @@ pub struct Counts {
     pub bodypart_bytes: i64,
     /// RFC 822 bytes across messages, as delivered (before deduplication).
     pub message_bytes: i64,
+    /// Body parts that are kept originals (arriving bytes that no small
+    /// delta of the served form reproduces), and their bytes: evidence, not
+    /// content, so counted apart from the MIME leaves above them.
+    pub original_copies: i64,
+    /// Bytes of those.
+    pub original_copy_bytes: i64,
+    /// Messages whose original is kept as a delta, and the deltas' bytes.
+    pub original_deltas: i64,
+    /// Bytes of those.
+    pub original_delta_bytes: i64,
 }
 
 /// Exact counts. These are full count(*) scans: fine for an administrator's
@@ -38,7 +48,13 @@ pub async fn show_counts(client: &impl GenericClient) -> Result<Counts, StoreErr
                     (SELECT count(*) FROM expunged_entries), \
                     (SELECT count(*) FROM bodyparts), \
                     (SELECT coalesce(sum(bytes), 0)::bigint FROM bodyparts), \
-                    (SELECT coalesce(sum(rfc822_size), 0)::bigint FROM messages)",
+                    (SELECT coalesce(sum(rfc822_size), 0)::bigint FROM messages), \
+                    (SELECT count(*) FROM bodyparts b WHERE EXISTS \
+                        (SELECT 1 FROM messages m WHERE m.original_hash = b.hash)), \
+                    (SELECT coalesce(sum(bytes), 0)::bigint FROM bodyparts b WHERE EXISTS \
+                        (SELECT 1 FROM messages m WHERE m.original_hash = b.hash)), \
+                    (SELECT count(*) FROM messages WHERE original_delta IS NOT NULL), \
+                    (SELECT coalesce(sum(octet_length(original_delta)), 0)::bigint FROM messages)",
             &[],
         )
         .await?;
@@ -51,5 +67,9 @@ pub async fn show_counts(client: &impl GenericClient) -> Result<Counts, StoreErr
         bodyparts: row.get(5),
         bodypart_bytes: row.get(6),
         message_bytes: row.get(7),
+        original_copies: row.get(8),
+        original_copy_bytes: row.get(9),
+        original_deltas: row.get(10),
+        original_delta_bytes: row.get(11),
     })
 }

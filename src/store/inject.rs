@@ -36,6 +36,37 @@ pub struct NewMessage {
     pub flags: SystemFlags,
     /// Keywords to set (created for the user when new).
     pub keywords: Vec<String>,
+    /// The arriving bytes as an edit of the served form, when normalisation
+    /// changed them and a small edit exists ([`crate::mime::delta`]).
+    pub original_delta: Option<Vec<u8>>,
+}
+
+impl NewMessage {
+    /// A message to store, with its original worked out: nothing when
+    /// normalisation changed nothing, else a delta when one is at most a
+    /// quarter of the message, else (in `inject`) a copy of the bytes. CPU
+    /// work: call it where parsing runs, not on the async runtime.
+    pub fn new(
+        ingested: Ingested,
+        raw: Vec<u8>,
+        internal_date: i64,
+        flags: SystemFlags,
+        keywords: Vec<String>,
+    ) -> NewMessage {
+        let original_delta = if ingested.original_kept {
+            crate::mime::delta::delta(&raw, &ingested.wire, raw.len() / 4)
+        } else {
+            None
+        };
+        NewMessage {
+            ingested,
+            raw,
+            internal_date,
+            flags,
+            keywords,
+            original_delta,
+        }
+    }
 }
 
 /// What a batch became.
@@ -202,9 +233,9 @@ pub async fn inject(
 }
 
 /// Whether the store must keep `m`'s arriving bytes as a body part of their
-/// own: only when normalisation changed more than line endings.
+/// own: when normalisation changed them and no small delta reproduces them.
 fn keeps_original_bytes(m: &NewMessage) -> bool {
-    m.ingested.original_kept && !crate::mime::is_lf_form_of(&m.raw, &m.ingested.wire)
+    m.ingested.original_kept && m.original_delta.is_none()
 }
 
 /// A body part's decoded bytes and, for text, its searchable text.
@@ -242,10 +273,13 @@ async fn store_bodyparts(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let missing: Vec<(&[u8; 32], &Content<'_>)> = wanted
+    let mut missing: Vec<(&[u8; 32], &Content<'_>)> = wanted
         .iter()
         .filter(|(h, _)| !present.contains(&h[..]))
         .collect();
+    // One order for every writer: two transactions inserting overlapping
+    // parts then wait for each other in the same direction, never in a cycle.
+    missing.sort_unstable_by_key(|(h, _)| **h);
     if missing.is_empty() {
         return Ok((0, 0));
     }
@@ -337,7 +371,7 @@ async fn copy_messages(
 
     let sink = tx
         .copy_in(
-            "COPY messages (user_id, id, raw_sha256, original_hash, original_lf, rfc822_size, header_date, \
+            "COPY messages (user_id, id, raw_sha256, original_hash, original_delta, rfc822_size, header_date, \
              message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
         )
         .await?;
@@ -346,7 +380,7 @@ async fn copy_messages(
         Type::INT8,
         Type::BYTEA,
         Type::BYTEA,
-        Type::BOOL,
+        Type::BYTEA,
         Type::INT8,
         Type::TIMESTAMPTZ,
         Type::TEXT,
@@ -360,7 +394,7 @@ async fn copy_messages(
     for &i in fresh {
         let g = &batch[i].ingested;
         let original: Option<&[u8]> = keeps_original_bytes(&batch[i]).then_some(&g.raw_sha256[..]);
-        let original_lf = g.original_kept && !keeps_original_bytes(&batch[i]);
+
         let size = g.wire.len() as i64;
         let date = g.header_date.map(timestamp);
         let wrapped = g.wrapped.is_some();
@@ -369,7 +403,7 @@ async fn copy_messages(
             &id_of(i),
             &&g.raw_sha256[..],
             &original,
-            &original_lf,
+            &batch[i].original_delta,
             &size,
             &date,
             &g.message_id,

@@ -26,8 +26,8 @@ pub struct StoredMessage {
     pub parts: Vec<Part>,
     /// The hash of the original bytes, when normalisation changed more than line endings.
     pub original_hash: Option<[u8; 32]>,
-    /// The original is the served form with CRLF as LF.
-    pub original_lf: bool,
+    /// The original as an edit of the served form ([`crate::mime::delta`]).
+    pub original_delta: Option<Vec<u8>>,
     /// SHA-256 of the bytes as they arrived.
     pub raw_sha256: [u8; 32],
 }
@@ -51,7 +51,7 @@ pub async fn after_uid(
             "SELECT e.uid, e.internaldate, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
                     coalesce((SELECT array_agg(k.name::text ORDER BY k.id) FROM keywords k \
                               WHERE k.user_id = e.user_id AND k.id = ANY(e.keywords)), '{}'), \
-                    e.message_id, m.original_hash, m.raw_sha256, m.original_lf \
+                    e.message_id, m.original_hash, m.raw_sha256, m.original_delta \
              FROM mailbox_entries e JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id \
              WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.uid > $3 \
              ORDER BY e.uid LIMIT $4",
@@ -107,7 +107,7 @@ pub async fn after_uid(
                 parts: parts.get(&message_id).cloned().unwrap_or_default(),
                 original_hash: r.get::<_, Option<&[u8]>>(9).map(hash32).transpose()?,
                 raw_sha256: hash32(r.get(10))?,
-                original_lf: r.get(11),
+                original_delta: r.get(11),
             })
         })
         .collect()

@@ -846,7 +846,6 @@ async fn import_stores_a_hopeless_message_wrapped_and_lists_it() {
 /// A message that does not end in a line break survives mbox export and
 /// re-import unchanged.
 #[tokio::test]
-#[ignore = "bug: a normalised message without a final CRLF gains one through mbox export and re-import"]
 async fn import_mbox_round_trip_keeps_a_message_without_a_final_line_break() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in");

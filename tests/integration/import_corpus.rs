@@ -177,18 +177,11 @@ fn message_of(segment: &[u8]) -> &[u8] {
 /// Export the imported corpus as mbox, import that export as another user,
 /// and the second mailbox serves the same messages byte for byte, with the
 /// same sizes, BODYSTRUCTUREs, ENVELOPEs and internal dates.
-///
-/// Fails today: 56 corpus messages do not end in a line break, their
-/// normalised form keeps it that way, and mbox cannot carry that (the writer
-/// must end the message with LF), so they come back two bytes longer. See
-/// `import_mbox_round_trip_keeps_a_message_without_a_final_line_break`.
-///
 /// Corpus files that differ only in line endings normalise to the same
 /// message, so the export holds a few byte-identical copies; what happens to
 /// those is `import_treats_a_repeated_message_the_same_in_any_batch`'s
 /// business, so this test re-imports the distinct ones only.
 #[tokio::test]
-#[ignore = "bug: a normalised message without a final CRLF gains one through mbox export and re-import"]
 async fn import_corpus_round_trip_through_mbox_changes_nothing() {
     let db = TestDb::new().await;
     add_user(&db, "alice");
@@ -313,7 +306,7 @@ async fn import_corpus_round_trip_through_maildir_changes_nothing() {
         .await
         .query_one(
             "SELECT count(*) FROM messages g JOIN users u ON u.id = g.user_id \
-             WHERE u.login = 'bob' AND (g.original_hash IS NOT NULL OR g.original_lf)",
+             WHERE u.login = 'bob' AND (g.original_hash IS NOT NULL OR g.original_delta IS NOT NULL)",
             &[],
         )
         .await

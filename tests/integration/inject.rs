@@ -22,13 +22,13 @@ fn message(subject: &str, attachment_b64: Option<&str>) -> Vec<u8> {
 }
 
 fn new_message(raw: Vec<u8>, flags: SystemFlags, keywords: &[&str]) -> NewMessage {
-    NewMessage {
-        ingested: mime::ingest(&raw),
+    NewMessage::new(
+        mime::ingest(&raw),
         raw,
-        internal_date: 1_136_214_245,
+        1_136_214_245,
         flags,
-        keywords: keywords.iter().map(|k| k.to_string()).collect(),
-    }
+        keywords.iter().map(|k| k.to_string()).collect(),
+    )
 }
 
 async fn alice_inbox(db: &TestDb) -> (i64, i64) {
@@ -224,13 +224,13 @@ async fn stored_parts_render_back_to_the_served_bytes() {
         &mut runtime,
         user,
         inbox,
-        &[NewMessage {
+        &[NewMessage::new(
             ingested,
             raw,
-            internal_date: 0,
-            flags: SystemFlags::default(),
-            keywords: vec![],
-        }],
+            0,
+            SystemFlags::default(),
+            vec![],
+        )],
     )
     .await
     .unwrap();

@@ -1,0 +1,209 @@
+//! The original bytes of a message as a small edit of its served form.
+//!
+//! Normalisation usually changes a message only a little: line ends, a
+//! Message-ID added, a header refolded, a blank line before a delimiter. For
+//! evidence the store must still give back exactly what arrived, but keeping
+//! a second full copy of every such message doubles an archive. A line diff
+//! between the served form (with LF line ends when the original had no CR)
+//! and the original is usually a few dozen bytes; when it is not small, the
+//! caller keeps the original bytes instead.
+//!
+//! Format: one byte naming the base (`L`: the served form with CRLF as LF;
+//! `C`: the served form as is), then commands over the base's lines: `c n`
+//! copy n lines, `s n` skip n lines, `i n bytes` insert n bytes; numbers are
+//! LEB128.
+
+use std::time::{Duration, Instant};
+
+use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+
+/// How long one diff may take before the caller falls back to a full copy.
+const DEADLINE: Duration = Duration::from_millis(50);
+
+/// Why a delta cannot be applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the stored original delta is damaged")]
+pub struct DeltaError;
+
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n').collect()
+}
+
+fn put_number(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+fn take_number(input: &mut &[u8]) -> Result<u64, DeltaError> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = input.split_first().ok_or(DeltaError)?;
+        *input = rest;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Err(DeltaError)
+}
+
+fn base(kind: u8, wire: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DeltaError> {
+    match kind {
+        b'L' => Ok(std::borrow::Cow::Owned(super::lf_form(wire))),
+        b'C' => Ok(std::borrow::Cow::Borrowed(wire)),
+        _ => Err(DeltaError),
+    }
+}
+
+/// A delta that turns `wire` back into `original`, if one no larger than
+/// `limit` bytes is found in time.
+pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let kind = if original.contains(&b'\r') {
+        b'C'
+    } else {
+        b'L'
+    };
+    let base = base(kind, wire).ok()?;
+    let old = lines(&base);
+    let new = lines(original);
+    let ops = capture_diff_slices_deadline(
+        Algorithm::Myers,
+        &old,
+        &new,
+        Some(Instant::now() + DEADLINE),
+    );
+    let mut out = vec![kind];
+    for op in ops {
+        match op {
+            DiffOp::Equal { len, .. } => {
+                out.push(b'c');
+                put_number(&mut out, len as u64);
+            }
+            DiffOp::Delete { old_len, .. } => {
+                out.push(b's');
+                put_number(&mut out, old_len as u64);
+            }
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => insert(&mut out, &new[new_index..new_index + new_len]),
+            DiffOp::Replace {
+                old_len,
+                new_index,
+                new_len,
+                ..
+            } => {
+                out.push(b's');
+                put_number(&mut out, old_len as u64);
+                insert(&mut out, &new[new_index..new_index + new_len]);
+            }
+        }
+        if out.len() > limit {
+            return None;
+        }
+    }
+    // Never trust a delta that does not reproduce the original.
+    (apply(wire, &out).ok()? == original).then_some(out)
+}
+
+fn insert(out: &mut Vec<u8>, lines: &[&[u8]]) {
+    let bytes: usize = lines.iter().map(|l| l.len()).sum();
+    out.push(b'i');
+    put_number(out, bytes as u64);
+    for l in lines {
+        out.extend_from_slice(l);
+    }
+}
+
+/// The original bytes from the served form and a delta made by [`delta`].
+pub fn apply(wire: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
+    let (&kind, mut rest) = delta.split_first().ok_or(DeltaError)?;
+    let base = base(kind, wire)?;
+    let old = lines(&base);
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(wire.len());
+    while let Some((&command, tail)) = rest.split_first() {
+        rest = tail;
+        let n = usize::try_from(take_number(&mut rest)?).map_err(|_| DeltaError)?;
+        match command {
+            b'c' => {
+                let end = at
+                    .checked_add(n)
+                    .filter(|&e| e <= old.len())
+                    .ok_or(DeltaError)?;
+                for l in &old[at..end] {
+                    out.extend_from_slice(l);
+                }
+                at = end;
+            }
+            b's' => {
+                at = at
+                    .checked_add(n)
+                    .filter(|&e| e <= old.len())
+                    .ok_or(DeltaError)?
+            }
+            b'i' => {
+                let bytes = rest.get(..n).ok_or(DeltaError)?;
+                out.extend_from_slice(bytes);
+                rest = &rest[n..];
+            }
+            _ => return Err(DeltaError),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blank_line_and_lf_line_ends_cost_a_few_bytes() {
+        let original = b"Subject: x\n\n--b\nContent-Transfer-Encoding: base64\n\nAAAA\n\n--b--\n";
+        let wire =
+            b"Subject: x\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+        let d = delta(original, wire, 1000).unwrap();
+        assert!(d.len() < 16, "{d:?}");
+        assert_eq!(apply(wire, &d).unwrap(), original.to_vec());
+    }
+
+    #[test]
+    fn crlf_originals_diff_against_the_served_form_itself() {
+        let original = b"A: 1\r\nB:  2\r\n\r\nbody";
+        let wire = b"A: 1\r\nB: 2\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n";
+        let d = delta(original, wire, 1000).unwrap();
+        assert_eq!(d[0], b'C');
+        assert_eq!(apply(wire, &d).unwrap(), original.to_vec());
+    }
+
+    #[test]
+    fn a_delta_larger_than_the_limit_is_refused() {
+        let original: Vec<u8> = (0..200)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let wire = b"something else entirely\r\n";
+        assert!(delta(&original, wire, 64).is_none());
+    }
+
+    #[test]
+    fn damaged_deltas_are_errors_not_panics() {
+        let wire = b"a\r\nb\r\n";
+        for bad in [
+            &b""[..],
+            b"X",
+            b"Lc\x05",
+            b"Li\x09ab",
+            b"Lc\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+            b"Lz\x01",
+        ] {
+            assert_eq!(apply(wire, bad), Err(DeltaError), "{bad:?}");
+        }
+    }
+}
