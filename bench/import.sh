@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/import.sh [RUNS] — `aox import` throughput on generated archives.
+# CONNECTIONS=N (default 1) is passed to `aox import --connections`.
 #
 # For each archive and run: a fresh dev-mode instance (private PostgreSQL,
 # durable commits: fsync and synchronous_commit on), `aox tune database
@@ -13,6 +14,7 @@
 #   default  gen-mbox.py -n 20000 -s 11                          (~1.5 GB)
 set -euo pipefail
 runs="${1:-3}"
+connections="${CONNECTIONS:-1}"
 here=$(cd "$(dirname "$0")/.." && pwd)
 data="${BENCH_DATA:-/var/tmp/aox-bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/aox-target}"
@@ -46,7 +48,7 @@ run_once() { # archive → "seconds rss_kb rebuild_seconds"
     local aox="$bin/aox -c $dir/dev/archiveopteryx.conf"
     $aox add user bench secret bench@example.org >/dev/null
     $aox tune database mostly-writing >/dev/null
-    /usr/bin/time -f "%e %M" -o "$dir/time" $aox import bench Archive "$archive" >"$dir/import" 2>/dev/null
+    /usr/bin/time -f "%e %M" -o "$dir/time" $aox import --connections "$connections" bench Archive "$archive" >"$dir/import" 2>/dev/null
     local start end
     start=$(date +%s.%N)
     $aox tune database mostly-reading >/dev/null
@@ -72,4 +74,4 @@ for name in small default; do
     printf "%-10s %9d %9.0f %10.2f %10.0f %8.1f %12.0f %14.2f\n" "$name" 20000 "$mb" "$secs" \
         "$(echo "20000 / $secs" | bc -l)" "$(echo "$mb / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$rebuild"
 done
-echo "(median of $runs runs each; all runs: $data/*.results as 'seconds peak_rss_kb rebuild_seconds')"
+echo "(median of $runs runs each, --connections $connections; all runs: $data/*.results as 'seconds peak_rss_kb rebuild_seconds')"
