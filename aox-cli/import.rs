@@ -25,7 +25,7 @@ use crate::output;
 
 /// Messages per transaction, and the byte size that closes a batch early.
 const BATCH_MESSAGES: usize = 500;
-const BATCH_BYTES: usize = 32 << 20;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// Import mbox files, Maildirs or directories of .eml files into a mailbox.
 #[derive(Debug, Args)]

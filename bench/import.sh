@@ -63,7 +63,7 @@ run_once() { # archive → "seconds rss_kb rebuild_seconds"
 printf "%-10s %9s %9s %10s %10s %8s %12s %14s\n" archive messages MB import_s msg/s MB/s peak_RSS_MB index_rebuild_s
 for name in small default; do
     archive="$data/$name.mbox"
-    mb=$(echo "$(stat -c %s "$archive") / 1000000" | bc -l)
+    mb=$(echo "$(stat -L -c %s "$archive") / 1000000" | bc -l)
     : >"$data/$name.results"
     for _ in $(seq 1 "$runs"); do
         run_once "$archive" >>"$data/$name.results"

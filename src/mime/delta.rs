@@ -71,45 +71,112 @@ pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
         b'L'
     };
     let base = base(kind, wire).ok()?;
-    let old = lines(&base);
-    let new = lines(original);
-    let ops = capture_diff_slices_deadline(
-        Algorithm::Myers,
-        &old,
-        &new,
-        Some(Instant::now() + DEADLINE),
-    );
+    // Most of a message is usually unchanged at both ends: compare those
+    // stretches as bytes (memcmp speed) and diff only the lines between.
+    let (head, tail) = common_ends(&base, original);
+    let head_lines = memchr::memchr_iter(b'\n', &base[..head]).count();
+    let tail_lines = memchr::memchr_iter(b'\n', &base[base.len() - tail..]).count();
+    let old = lines(&base[head..base.len() - tail]);
+    let new = lines(&original[head..original.len() - tail]);
     let mut out = vec![kind];
-    for op in ops {
-        match op {
-            DiffOp::Equal { len, .. } => {
-                out.push(b'c');
-                put_number(&mut out, len as u64);
+    if head_lines > 0 {
+        out.push(b'c');
+        put_number(&mut out, head_lines as u64);
+    }
+    if !old.is_empty() || !new.is_empty() {
+        let ops = capture_diff_slices_deadline(
+            Algorithm::Myers,
+            &old,
+            &new,
+            Some(Instant::now() + DEADLINE),
+        );
+        for op in ops {
+            match op {
+                DiffOp::Equal { len, .. } => {
+                    out.push(b'c');
+                    put_number(&mut out, len as u64);
+                }
+                DiffOp::Delete { old_len, .. } => {
+                    out.push(b's');
+                    put_number(&mut out, old_len as u64);
+                }
+                DiffOp::Insert {
+                    new_index, new_len, ..
+                } => insert(&mut out, &new[new_index..new_index + new_len]),
+                DiffOp::Replace {
+                    old_len,
+                    new_index,
+                    new_len,
+                    ..
+                } => {
+                    out.push(b's');
+                    put_number(&mut out, old_len as u64);
+                    insert(&mut out, &new[new_index..new_index + new_len]);
+                }
             }
-            DiffOp::Delete { old_len, .. } => {
-                out.push(b's');
-                put_number(&mut out, old_len as u64);
-            }
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => insert(&mut out, &new[new_index..new_index + new_len]),
-            DiffOp::Replace {
-                old_len,
-                new_index,
-                new_len,
-                ..
-            } => {
-                out.push(b's');
-                put_number(&mut out, old_len as u64);
-                insert(&mut out, &new[new_index..new_index + new_len]);
+            if out.len() > limit {
+                return None;
             }
         }
-        if out.len() > limit {
-            return None;
-        }
+    }
+    if tail_lines > 0 {
+        out.push(b'c');
+        put_number(&mut out, tail_lines as u64);
+    }
+    if out.len() > limit {
+        return None;
     }
     // Never trust a delta that does not reproduce the original.
     (apply(wire, &out).ok()? == original).then_some(out)
+}
+
+/// The lengths of the longest common prefix and suffix of `a` and `b` that
+/// end (prefix) or start (suffix) at a line boundary, not overlapping.
+fn common_ends(a: &[u8], b: &[u8]) -> (usize, usize) {
+    let prefix = common_prefix(a, b);
+    let head = a[..prefix]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let (ra, rb) = (&a[head..], &b[head..]);
+    let suffix = common_suffix(ra, rb);
+    // A suffix must start just after a line end, so it is whole lines.
+    let start = ra.len() - suffix;
+    let tail = match ra[start..].iter().position(|&c| c == b'\n') {
+        _ if start == 0 || ra[start - 1] == b'\n' => suffix,
+        Some(i) => suffix - (i + 1),
+        None => 0,
+    };
+    (head, tail)
+}
+
+/// Blocks compared with slice equality (memcmp) before single bytes.
+const BLOCK: usize = 64;
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n
+        && a[a.len() - i - BLOCK..a.len() - i] == b[b.len() - i - BLOCK..b.len() - i]
+    {
+        i += BLOCK;
+    }
+    while i < n && a[a.len() - i - 1] == b[b.len() - i - 1] {
+        i += 1;
+    }
+    i
 }
 
 fn insert(out: &mut Vec<u8>, lines: &[&[u8]]) {
@@ -181,6 +248,23 @@ mod tests {
         let d = delta(original, wire, 1000).unwrap();
         assert_eq!(d[0], b'C');
         assert_eq!(apply(wire, &d).unwrap(), original.to_vec());
+    }
+
+    #[test]
+    fn changes_at_the_very_start_end_and_middle_round_trip() {
+        let wire = b"a\r\nb\r\nc\r\nd\r\ne\r\n";
+        for original in [
+            &b"x\na\nb\nc\nd\ne\n"[..],
+            b"a\nb\nc\nd\ne\nx\n",
+            b"a\nb\nX\nd\ne\n",
+            b"a\nb\nc\nd\ne",
+            b"",
+            b"a\nb\nc\nd\ne\n",
+            b"b\nc\nd\n",
+        ] {
+            let d = delta(original, wire, 1000).unwrap();
+            assert_eq!(apply(wire, &d).unwrap(), original.to_vec(), "{original:?}");
+        }
     }
 
     #[test]

@@ -68,8 +68,26 @@ pub(crate) fn encode_base64(data: &[u8]) -> Vec<u8> {
 /// footer appended by a list server is not decoded as noise, and a dangling
 /// final character (which cannot carry a whole octet) is dropped.
 pub(crate) fn decode_base64(body: &[u8]) -> Vec<u8> {
+    // Whole lines of clean alphabet are copied as slices; only a line with
+    // padding or stray characters is filtered byte by byte, and from there on.
     let mut chars: Vec<u8> = Vec::with_capacity(body.len());
-    for &b in body {
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let line = &rest[..end];
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        {
+            chars.extend_from_slice(text);
+            rest = &rest[end..];
+        } else {
+            break;
+        }
+    }
+    for &b in rest {
         if b == b'=' {
             break;
         }

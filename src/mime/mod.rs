@@ -194,15 +194,14 @@ pub fn serve_leaf<'a>(decoded: &'a [u8], transfer_encoding: &str) -> Cow<'a, [u8
 /// in an mbox or a Unix maildir.
 pub fn lf_form(wire: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(wire.len());
-    let mut i = 0;
-    while i < wire.len() {
-        if wire[i] == b'\r' && wire.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', wire) {
+        if i > start && wire[i - 1] == b'\r' {
+            out.extend_from_slice(&wire[start..i - 1]);
+            start = i;
         }
-        out.push(wire[i]);
-        i += 1;
     }
+    out.extend_from_slice(&wire[start..]);
     out
 }
 
