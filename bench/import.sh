@@ -43,6 +43,7 @@ run_once() { # archive → "seconds rss_kb rebuild_seconds"
     local pid=$!
     for _ in $(seq 1 600); do
         grep -q "listening for IMAP" "$dir/err" && break
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/err" >&2; echo "dev mode exited (is port 1143 free?)" >&2; exit 1; }
         sleep 0.1
     done
     local aox="$bin/aox -c $dir/dev/archiveopteryx.conf"
