@@ -197,6 +197,27 @@ pub fn run_aox(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `archiveopteryx -c <config> args…` to completion (for startup
+/// refusals and `--check`; a server that starts would not return).
+pub fn run_server(config: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts that `out` is a failure whose standard error says `text`.
+pub fn assert_refused(out: &Output, text: &str) {
+    assert!(!out.status.success(), "succeeded: {}", stdout(out));
+    assert!(
+        stderr(out).contains(text),
+        "{text:?} not in: {}",
+        stderr(out)
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

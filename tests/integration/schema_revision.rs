@@ -3,15 +3,10 @@
 
 use archiveopteryx::store::schema::{self, REVISION};
 
-use crate::harness::{OWNER_ROLE, TestDb, stderr};
+use crate::harness::{self, OWNER_ROLE, TestDb, stderr};
 
 fn run_server(db: &TestDb) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
-        .arg("-c")
-        .arg(&db.config_path)
-        .arg("--check")
-        .output()
-        .unwrap()
+    harness::run_server(&db.config_path, &["--check"])
 }
 
 #[tokio::test]
@@ -30,13 +25,7 @@ async fn server_refuses_an_older_revision_and_names_the_fix() {
         .execute("UPDATE mailstore SET revision = 0", &[])
         .await
         .unwrap();
-    let out = run_server(&db);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("run `aox upgrade schema`"),
-        "{}",
-        stderr(&out)
-    );
+    harness::assert_refused(&run_server(&db), "run `aox upgrade schema`");
 }
 
 #[tokio::test]
@@ -47,13 +36,7 @@ async fn server_refuses_a_newer_revision() {
         .execute("UPDATE mailstore SET revision = $1", &[&(REVISION + 1)])
         .await
         .unwrap();
-    let out = run_server(&db);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("newer than this program"),
-        "{}",
-        stderr(&out)
-    );
+    harness::assert_refused(&run_server(&db), "newer than this program");
 }
 
 #[tokio::test]
@@ -64,13 +47,7 @@ async fn server_refuses_a_role_that_can_delete_content() {
         .batch_execute("GRANT DELETE ON bodyparts TO aox")
         .await
         .unwrap();
-    let out = run_server(&db);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("aox grant privileges"),
-        "{}",
-        stderr(&out)
-    );
+    harness::assert_refused(&run_server(&db), "aox grant privileges");
 }
 
 #[tokio::test]

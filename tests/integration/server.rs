@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use archiveopteryx::auth::{Secret, StoredSecrets};
 
-use crate::harness::{TestDb, stderr};
+use crate::harness::{TestDb, assert_refused, run_server, stderr};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -94,11 +94,7 @@ fn read_line(stream: &mut BufReader<TcpStream>) -> String {
 async fn unknown_variable_and_bad_value_stop_the_server_with_file_and_line() {
     let db = TestDb::new().await;
     append_config(&db, "imap-prot = 1143\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
-        .arg("-c")
-        .arg(&db.config_path)
-        .output()
-        .unwrap();
+    let out = run_server(&db.config_path, &[]);
     assert!(!out.status.success());
     let said = stderr(&out);
     let lines = std::fs::read_to_string(&db.config_path)
@@ -116,31 +112,14 @@ async fn unknown_variable_and_bad_value_stop_the_server_with_file_and_line() {
         .unwrap()
         .replace("imap-prot = 1143", "imap-port = 99999");
     std::fs::write(&db.config_path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
-        .arg("-c")
-        .arg(&db.config_path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("imap-port: expected a port number"),
-        "{}",
-        stderr(&out)
-    );
+    let out = run_server(&db.config_path, &[]);
+    assert_refused(&out, "imap-port: expected a port number");
 }
 
 #[tokio::test]
 async fn a_missing_config_file_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_archiveopteryx"))
-        .args(["-c", "/nonexistent/aox.conf"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("/nonexistent/aox.conf"),
-        "{}",
-        stderr(&out)
-    );
+    let out = run_server(std::path::Path::new("/nonexistent/aox.conf"), &[]);
+    assert_refused(&out, "/nonexistent/aox.conf");
 }
 
 #[tokio::test]
