@@ -92,12 +92,22 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
     }
     let data_dir = data_dir.canonicalize().map_err(io(data_dir))?;
 
-    let cluster = PrivateCluster::start(&ClusterOptions {
-        data_dir: data_dir.join("pgdata"),
-        port: None,
-        fsync: true,
-        superuser: "postgres".into(),
-    })?;
+    let cluster = match start_cluster(data_dir.join("pgdata")) {
+        // Run as root from a directory the postgres OS user cannot reach
+        // (a clone under /root, say): keep the cluster in a place it can,
+        // named after the data directory so the next start finds it again.
+        Err(crate::cluster::ClusterError::NotTraversable { dir, .. }) => {
+            let elsewhere = fallback_cluster_dir(&data_dir);
+            tracing::info!(
+                unreachable = %dir.display(),
+                cluster = %elsewhere.display(),
+                "the postgres user cannot reach the data directory; keeping the cluster elsewhere"
+            );
+            std::fs::create_dir_all(&elsewhere).map_err(io(&elsewhere))?;
+            start_cluster(elsewhere.join("pgdata"))?
+        }
+        other => other?,
+    };
     tracing::info!(port = cluster.port(), dir = %cluster.data_dir().display(), "private PostgreSQL cluster is up");
 
     let mut superuser = tokio_postgres::Config::new();
@@ -174,6 +184,24 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         config_path,
         cluster,
     })
+}
+
+fn start_cluster(pgdata: PathBuf) -> Result<PrivateCluster, crate::cluster::ClusterError> {
+    PrivateCluster::start(&ClusterOptions {
+        data_dir: pgdata,
+        port: None,
+        fsync: true,
+        superuser: "postgres".into(),
+    })
+}
+
+/// `/var/tmp/archiveopteryx-dev-<hash of the data directory>`: reachable by
+/// the postgres user, and the same for the same data directory every time.
+fn fallback_cluster_dir(data_dir: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let tag: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    PathBuf::from(format!("/var/tmp/archiveopteryx-dev-{tag}"))
 }
 
 /// Creates the demo user on the first run; afterwards reads its password back
