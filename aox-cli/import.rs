@@ -153,13 +153,10 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
         let hashes: Vec<[u8; 32]> = candidates.iter().map(|(_, h)| *h).collect();
         let present = inject::raw_hashes_present(&client, user, mailbox, &hashes).await?;
         let mut accepted = Vec::new();
-        let fresh: Vec<ArchivedMessage> = candidates
+        let fresh: Vec<(ArchivedMessage, [u8; 32])> = candidates
             .into_iter()
             .filter(|(_, h)| !present.contains(h))
-            .map(|(m, h)| {
-                accepted.push(h);
-                m
-            })
+            .inspect(|(_, h)| accepted.push(*h))
             .collect();
         shared.in_flight().extend(accepted.iter().copied());
         {
@@ -274,31 +271,31 @@ fn read_sources(sources: &[PathBuf], tx: &tokio::sync::mpsc::Sender<Read>) {
 }
 
 /// Parses and normalises a batch on every core.
-fn ingest_batch(batch: Vec<ArchivedMessage>) -> Vec<NewMessage> {
+fn ingest_batch(batch: Vec<(ArchivedMessage, [u8; 32])>) -> Vec<NewMessage> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = batch.len().div_ceil(threads).max(1);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut out: Vec<NewMessage> = Vec::with_capacity(batch.len());
+    // Owned chunks, so each message's bytes move into its NewMessage uncopied.
+    let mut chunks: Vec<Vec<(ArchivedMessage, [u8; 32])>> = Vec::new();
+    let mut batch = batch.into_iter().peekable();
+    while batch.peek().is_some() {
+        chunks.push(batch.by_ref().take(chunk).collect());
+    }
+    let mut out: Vec<NewMessage> = Vec::new();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
+        let handles: Vec<_> = chunks
+            .into_iter()
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
-                        .map(|m| {
-                            let ingested = mime::ingest(&m.raw);
+                    part.into_iter()
+                        .map(|(m, sha)| {
+                            let ingested = mime::ingest_hashed(&m.raw, sha);
                             // The archive's date, else the Date field, else now.
                             let internal_date =
                                 m.internal_date.or(ingested.header_date).unwrap_or(now);
-                            NewMessage::new(
-                                ingested,
-                                m.raw.clone(),
-                                internal_date,
-                                m.flags,
-                                m.keywords.clone(),
-                            )
+                            NewMessage::new(ingested, m.raw, internal_date, m.flags, m.keywords)
                         })
                         .collect::<Vec<_>>()
                 })

@@ -161,7 +161,12 @@ pub struct SearchFields {
 /// Ingests one message. Never fails: what cannot be parsed comes back
 /// wrapped, with `wrapped` saying why.
 pub fn ingest(raw: &[u8]) -> Ingested {
-    let sha = parts::sha256(raw);
+    ingest_hashed(raw, parts::sha256(raw))
+}
+
+/// [`ingest`] for a caller that already has the SHA-256 of `raw` (the
+/// importer hashes every message first to skip what is already stored).
+pub fn ingest_hashed(raw: &[u8], sha: [u8; 32]) -> Ingested {
     let reason = match catch_unwind(AssertUnwindSafe(|| build(raw, &sha))) {
         Ok(Ok(ingested)) => return ingested,
         Ok(Err(reason)) => reason,
