@@ -10,5 +10,7 @@ pub mod dev;
 pub mod imap;
 pub mod install;
 pub mod mime;
+pub mod search;
 pub mod server;
 pub mod store;
+pub mod uidset;

@@ -5,6 +5,7 @@
 //! framer, parser and session machine.
 
 mod line;
+pub mod proto;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
