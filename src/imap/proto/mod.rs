@@ -4,3 +4,4 @@
 //! No tokio and no store here.
 
 pub mod command;
+pub mod framer;
