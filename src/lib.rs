@@ -10,6 +10,7 @@ pub mod dev;
 pub mod imap;
 pub mod install;
 pub mod mime;
+pub mod net;
 pub mod search;
 pub mod server;
 pub mod store;

@@ -85,9 +85,19 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
 
     let listeners = server::Listeners::bind(&config).await?;
     let pool = store::pool(&db)?;
+    let tls = match config.tls_certificate() {
+        "" if config.use_imaps() => {
+            anyhow::bail!("use-imaps is on but no tls-certificate is configured");
+        }
+        "" => None,
+        path => Some(archiveopteryx::net::tls::acceptor(std::path::Path::new(path))?),
+    };
+    let events = store::notify::spawn_listener(db.clone());
     let state = imap::ServerState {
         pool,
         config: Arc::new(config),
+        events,
+        tls,
     };
     server::run(listeners, state, shutdown_signal()).await;
     tracing::info!("shut down");

@@ -67,6 +67,9 @@ pub enum DevError {
     /// The demo user could not be made.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The self-signed certificate could not be made.
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
     /// The demo password could not be hashed.
     #[error(transparent)]
     Password(#[from] crate::auth::password::PasswordError),
@@ -116,10 +119,15 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         .port(cluster.port())
         .user(cluster.superuser())
         .dbname("postgres");
+    // A self-signed certificate, so STARTTLS and IMAPS work in dev mode too.
+    let tls_file = data_dir.join("tls.pem");
+    crate::net::tls::ensure_self_signed(&tls_file, &["localhost", "127.0.0.1"])
+        ?;
     let mut extra_config: Vec<(String, String)> = vec![
         ("db-tls".into(), "disable".into()),
         ("allow-plaintext-passwords".into(), "always".into()),
-        ("use-imaps".into(), "off".into()),
+        ("tls-certificate".into(), tls_file.display().to_string()),
+        ("use-imaps".into(), "on".into()),
         ("use-pop".into(), "off".into()),
         ("use-pops".into(), "off".into()),
         ("use-lmtp".into(), "off".into()),

@@ -81,7 +81,7 @@ impl Listeners {
             if !enabled {
                 continue;
             }
-            if protocol != Protocol::Imap {
+            if !matches!(protocol, Protocol::Imap | Protocol::Imaps) {
                 tracing::warn!(
                     protocol = protocol.name(),
                     "{} is enabled in the configuration but not implemented yet; not listening",
@@ -139,7 +139,8 @@ pub async fn run(
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         let state = state.clone();
-                        tokio::spawn(crate::imap::serve(stream, peer, state));
+                        let implicit_tls = protocol == Protocol::Imaps;
+                        tokio::spawn(crate::imap::serve(stream, peer, state, implicit_tls));
                     }
                     Err(e) => tracing::warn!(error = %e, "accept failed"),
                 }
