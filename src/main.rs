@@ -1,13 +1,12 @@
 //! `archiveopteryx`: the server.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Parser;
 
 use archiveopteryx::config::{self, Config};
-use archiveopteryx::store::{self, Db, DbRole};
-use archiveopteryx::{dev, imap, server};
+use archiveopteryx::store::{Db, DbRole};
+use archiveopteryx::{dev, server};
 
 /// A PostgreSQL-centric archival mail server.
 #[derive(Parser, Debug)]
@@ -84,21 +83,7 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     }
 
     let listeners = server::Listeners::bind(&config).await?;
-    let pool = store::pool(&db)?;
-    let tls = match config.tls_certificate() {
-        "" if config.use_imaps() => {
-            anyhow::bail!("use-imaps is on but no tls-certificate is configured");
-        }
-        "" => None,
-        path => Some(archiveopteryx::net::tls::acceptor(std::path::Path::new(path))?),
-    };
-    let events = store::notify::spawn_listener(db.clone());
-    let state = imap::ServerState {
-        pool,
-        config: Arc::new(config),
-        events,
-        tls,
-    };
+    let state = server::shared_state(config, &db)?;
     server::run(listeners, state, shutdown_signal()).await;
     tracing::info!("shut down");
     Ok(())

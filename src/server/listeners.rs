@@ -101,6 +101,12 @@ impl Listeners {
         Ok(Listeners { bound })
     }
 
+    /// Listeners the caller bound itself (tests bind port 0 and learn the
+    /// port from the socket; the configuration never names port 0).
+    pub fn from_bound(bound: Vec<(Protocol, TcpListener)>) -> Listeners {
+        Listeners { bound }
+    }
+
     /// The local address of each bound listener.
     pub fn addresses(&self) -> Vec<(Protocol, SocketAddr)> {
         self.bound

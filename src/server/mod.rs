@@ -4,5 +4,5 @@
 mod listeners;
 mod startup;
 
-pub use listeners::{Listeners, run};
-pub use startup::{StartupError, check_database};
+pub use listeners::{Listeners, Protocol, run};
+pub use startup::{StartupError, StateError, check_database, shared_state};

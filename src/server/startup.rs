@@ -57,3 +57,38 @@ pub async fn check_database(db: &Db) -> Result<i32, StartupError> {
     }
     Ok(revision)
 }
+
+/// Why the shared server state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The pool could not be made.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// TLS is configured but unusable, or needed and missing.
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
+    /// IMAPS is on but there is no certificate.
+    #[error("use-imaps is on but no tls-certificate is configured")]
+    NoCertificate,
+}
+
+/// What every front end shares: the runtime pool, TLS when configured, and
+/// this process's one LISTEN connection for change notifications.
+pub fn shared_state(
+    config: crate::config::Config,
+    db: &Db,
+) -> Result<crate::imap::ServerState, StateError> {
+    let tls = match config.tls_certificate() {
+        "" if config.use_imaps() => return Err(StateError::NoCertificate),
+        "" => None,
+        path => Some(crate::net::tls::acceptor(std::path::Path::new(path))?),
+    };
+    let pool = store::pool(db)?;
+    let events = store::notify::spawn_listener(db.clone());
+    Ok(crate::imap::ServerState {
+        pool,
+        config: std::sync::Arc::new(config),
+        events,
+        tls,
+    })
+}

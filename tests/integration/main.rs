@@ -15,6 +15,8 @@ mod import_crash;
 mod import_dedup;
 mod import_support;
 mod import_tune;
+mod imap_protocol;
+mod imap_support;
 mod inject;
 mod installer;
 mod privileges;
