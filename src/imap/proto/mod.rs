@@ -4,3 +4,7 @@
 //! No tokio and no store here.
 
 pub mod command;
+pub mod datetime;
+pub mod mutf7;
+pub mod parse;
+pub mod write;
