@@ -133,6 +133,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Consumes one SP (text mode: any white space) and says whether there
+    /// was any.
+    pub(crate) fn separator(&mut self) -> bool {
+        let start = self.pos;
+        if self.text_mode {
+            self.ws();
+        } else {
+            let _ = self.eat(b' ');
+        }
+        self.pos > start
+    }
+
     /// True when another argument follows (consuming the separating space),
     /// false at the end of the line or before a `)`.
     pub(crate) fn more(&mut self) -> bool {
@@ -170,6 +182,11 @@ impl<'a> Cursor<'a> {
             if rest.is_empty() {
                 return bad("expected CRLF at the end of the command");
             }
+            if rest == b" \r\n" || rest == b" \n" {
+                return bad("unexpected space at the end of the command");
+            }
+            // Name the unexpected word, not the space before it.
+            let _ = self.eat(b' ');
         }
         bad(format!(
             "unexpected {} after the command",
@@ -502,7 +519,9 @@ impl<'a> Cursor<'a> {
             if self.eat(b')') {
                 return Ok(flags);
             }
-            self.sp()?;
+            if !self.eat(b' ') {
+                return bad("expected ) or a space in the flag list");
+            }
         }
     }
 

@@ -162,15 +162,12 @@ fn key(c: &mut Cursor<'_>, encoding: Option<&'static Encoding>, depth: usize) ->
             c.ws();
             let mut keys = vec![key(c, encoding, depth + 1)?];
             loop {
-                c.ws();
+                let spaced = c.separator();
                 if c.eat(b')') {
                     return Ok(SearchKey::And(keys));
                 }
-                c.sp()
-                    .map_err(|_| Bad("expected a space or ) in a search list".into()))?;
-                c.ws();
-                if c.eat(b')') {
-                    return Ok(SearchKey::And(keys));
+                if !spaced {
+                    return bad("expected a space or ) in a search list");
                 }
                 keys.push(key(c, encoding, depth + 1)?);
             }
