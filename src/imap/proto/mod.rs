@@ -4,4 +4,8 @@
 //! No tokio and no store here.
 
 pub mod command;
+pub mod datetime;
 pub mod framer;
+pub mod mutf7;
+pub mod parse;
+pub mod write;

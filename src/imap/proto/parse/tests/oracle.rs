@@ -1,0 +1,1 @@
+//! imap-codec as an independent oracle (filled in below).
