@@ -98,7 +98,7 @@ async fn copy_locked(
          ins AS ( \
            INSERT INTO mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, \
                                         flagged, deleted, draft, keywords, internaldate, rfc822_size) \
-           SELECT $1, $3, $4 - 1 + n, message_id, $5, seen, answered, flagged, deleted, draft, \
+           SELECT $1, $3, $4::bigint - 1 + n, message_id, $5::bigint, seen, answered, flagged, deleted, draft, \
                   keywords, internaldate, rfc822_size FROM src \
            RETURNING seen, deleted, rfc822_size) \
          SELECT count(*), count(*) FILTER (WHERE NOT seen), count(*) FILTER (WHERE deleted), \
