@@ -99,7 +99,7 @@ impl Db {
 
 /// rustls for PostgreSQL connections, trusting the system's CA bundle. TLS is
 /// never used over Unix sockets (tokio-postgres skips it there).
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+pub(super) fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
     for bundle in [

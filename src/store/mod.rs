@@ -3,14 +3,20 @@
 
 pub mod aliases;
 pub mod auth;
+pub mod changes;
 mod connect;
+pub mod copy;
 pub mod counts;
 mod error;
+pub mod expunge;
+pub mod flags;
 pub mod inject;
 pub mod mailboxes;
 pub mod messages;
+pub mod notify;
 pub mod privileges;
 pub mod schema;
+pub mod select;
 pub mod tune;
 pub mod users;
 

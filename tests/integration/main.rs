@@ -22,3 +22,4 @@ mod installer;
 mod privileges;
 mod schema_revision;
 mod server;
+mod store_imap;

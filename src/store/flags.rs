@@ -1,0 +1,258 @@
+//! STORE (RFC 9051 §6.4.6) with CONDSTORE's UNCHANGEDSINCE (RFC 7162
+//! §3.1.3): one set-based UPDATE whatever the number of messages, writing
+//! only the entries whose flags change, under one new modseq.
+
+use std::collections::HashMap;
+
+use tokio_postgres::{Client, Transaction};
+
+use super::StoreError;
+use super::changes::{entry_flags, lock_mailbox, notify, record};
+use super::inject::SystemFlags;
+use super::select::{UidFilter, islands, islands_sql, to_i64, to_u64};
+use crate::search::Flag;
+use crate::uidset::UidSet;
+
+/// How a STORE combines its flags with the ones a message has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    /// `+FLAGS`: add these.
+    Add,
+    /// `-FLAGS`: remove these.
+    Remove,
+    /// `FLAGS`: exactly these.
+    Replace,
+}
+
+/// An entry's flags after a change, with the modseq of that change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryFlags {
+    /// The entry's UID.
+    pub uid: u32,
+    /// Its modseq (RFC 7162 MODSEQ).
+    pub modseq: u64,
+    /// Its system flags.
+    pub flags: SystemFlags,
+    /// Its keyword ids (names from [`super::select::keyword_names`]).
+    pub keywords: Vec<i32>,
+}
+
+/// What a STORE did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// The new modseq, or the old highest modseq if nothing changed.
+    pub modseq: u64,
+    /// Entries whose flags actually changed, in UID order, with their new flags.
+    pub changed: Vec<EntryFlags>,
+    /// Entries that failed the UNCHANGEDSINCE test (RFC 7162 §3.1.3 `[MODIFIED]`).
+    pub modified: UidSet,
+}
+
+/// The keyword ids named by `flags`: created for the user when `create`
+/// (STORE +FLAGS/FLAGS), else only the existing ones (a keyword nobody has
+/// cannot be removed from anything). Runs before the mailbox row is locked,
+/// as the injector does; new ids come from the same per-user advisory lock
+/// (key 7) and the same max + 1 rule as `inject::keyword_ids`.
+async fn keyword_ids(
+    tx: &Transaction<'_>,
+    user: i64,
+    flags: &[Flag],
+    create: bool,
+) -> Result<Vec<i32>, StoreError> {
+    // Keywords compare case-insensitively (citext) and keep their first spelling.
+    let mut spelling: HashMap<String, &str> = HashMap::new();
+    for f in flags {
+        if let Flag::Keyword(k) = f {
+            spelling.entry(k.to_lowercase()).or_insert(k);
+        }
+    }
+    if spelling.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = spelling.values().copied().collect();
+    let lookup = "SELECT id FROM keywords WHERE user_id = $1 AND name = ANY($2::text[]::citext[])";
+    let mut ids: Vec<i32> = tx
+        .query(lookup, &[&user, &names])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if create && ids.len() < names.len() {
+        let mut missing = names.clone();
+        missing.sort_unstable();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",
+            &[&user],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO keywords (user_id, id, name) \
+             SELECT $1, coalesce((SELECT max(id) FROM keywords WHERE user_id = $1), 0) + ord, n::citext \
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(n, ord) \
+             WHERE NOT EXISTS (SELECT 1 FROM keywords k WHERE k.user_id = $1 AND k.name = n::citext) \
+             ON CONFLICT (user_id, name) DO NOTHING",
+            &[&user, &missing],
+        )
+        .await?;
+        ids = tx
+            .query(lookup, &[&user, &names])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The SQL for a system flag's new value: a constant when the STORE names
+/// it (or replaces all flags), else the entry's old value. Only literals
+/// and column names come from here; nothing a client wrote reaches SQL text.
+fn flag_expr(op: FlagOp, named: bool, column: &str) -> String {
+    match (op, named) {
+        (FlagOp::Add, true) | (FlagOp::Replace, true) => "true".into(),
+        (FlagOp::Remove, true) | (FlagOp::Replace, false) => "false".into(),
+        (_, false) => format!("o.{column}"),
+    }
+}
+
+/// The SQL for the new keyword array, the STORE's ids being `kw.ids`. Add keeps
+/// the old order and appends what is missing, Remove keeps the order of
+/// what stays, Replace keeps the old array when it is the same set: so a
+/// repeated STORE compares equal and writes nothing.
+fn keywords_expr(op: FlagOp, any: bool) -> &'static str {
+    match (op, any) {
+        (FlagOp::Add | FlagOp::Remove, false) => "o.keywords",
+        (FlagOp::Add, true) => {
+            "o.keywords || ARRAY(SELECT k FROM unnest(kw.ids) AS k WHERE k <> ALL(o.keywords) ORDER BY k)"
+        }
+        (FlagOp::Remove, true) => {
+            "CASE WHEN o.keywords && kw.ids THEN \
+             ARRAY(SELECT k FROM unnest(o.keywords) WITH ORDINALITY AS u(k, n) WHERE k <> ALL(kw.ids) ORDER BY n) \
+             ELSE o.keywords END"
+        }
+        (FlagOp::Replace, _) => {
+            "CASE WHEN o.keywords @> kw.ids AND kw.ids @> o.keywords THEN o.keywords ELSE kw.ids END"
+        }
+    }
+}
+
+/// RFC 9051 §6.4.6 STORE / RFC 7162 §3.1.3 UNCHANGEDSINCE on `uids` of
+/// `mailbox`.
+///
+/// One `UPDATE … FROM (the old rows) … RETURNING`; only rows whose flags
+/// change are written, so a repeated `+FLAGS \Seen` writes nothing and does
+/// not bump the modseq. Changed rows get one new modseq, one 'flags' change
+/// row per UID range, and the unseen/deleted counters move by what changed.
+/// With `unchanged_since`, entries whose modseq is above it are left alone
+/// and reported in `modified`.
+pub async fn store_flags(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    uids: &UidSet,
+    op: FlagOp,
+    flags: &[Flag],
+    unchanged_since: Option<u64>,
+) -> Result<StoreOutcome, StoreError> {
+    let tx = client.transaction().await?;
+    let keywords = keyword_ids(&tx, user, flags, op != FlagOp::Remove).await?;
+    let locked = lock_mailbox(&tx, user, mailbox).await?;
+    let modseq = locked.highest_modseq + 1;
+    let since = unchanged_since
+        .map(|s| to_i64(s, "UNCHANGEDSINCE"))
+        .transpose()?;
+
+    // $1 user, $2 mailbox, $3 keyword ids, $4 modseq, $5 unchangedsince, $6/$7 ranges.
+    let filter = UidFilter::new(uids, "o", 6);
+    let modified = match since {
+        None => UidSet::new(),
+        Some(_) => {
+            // Before the UPDATE: afterwards every changed row has a modseq above it.
+            let failed = UidFilter::new(uids, "o", 4);
+            let inner = format!(
+                "SELECT o.uid FROM mailbox_entries o{} \
+                 WHERE o.user_id = $1 AND o.mailbox_id = $2 AND o.modseq > $3",
+                failed.join()
+            );
+            let rows = tx
+                .query(
+                    &islands_sql(&inner),
+                    &failed.params(&[&user, &mailbox, &since]),
+                )
+                .await?;
+            islands(&rows)?
+        }
+    };
+
+    let named = |f: Flag| flags.contains(&f);
+    let set = [
+        ("seen", named(Flag::Seen)),
+        ("answered", named(Flag::Answered)),
+        ("flagged", named(Flag::Flagged)),
+        ("deleted", named(Flag::Deleted)),
+        ("draft", named(Flag::Draft)),
+    ]
+    .map(|(c, n)| format!("{} AS {c}", flag_expr(op, n, c)))
+    .join(", ");
+    let keyword_sql = keywords_expr(op, !keywords.is_empty());
+    let sql = format!(
+        "UPDATE mailbox_entries e \
+         SET seen = n.seen, answered = n.answered, flagged = n.flagged, deleted = n.deleted, \
+             draft = n.draft, keywords = n.keywords, modseq = $4 \
+         FROM (SELECT o.uid, o.seen AS was_seen, o.deleted AS was_deleted, {set}, \
+                      {keyword_sql} AS keywords \
+               FROM (SELECT $3::int[] AS ids) AS kw, mailbox_entries o{join} \
+               WHERE o.user_id = $1 AND o.mailbox_id = $2 \
+                 AND ($5::bigint IS NULL OR o.modseq <= $5)) AS n \
+         WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.uid = n.uid \
+           AND (e.seen, e.answered, e.flagged, e.deleted, e.draft, e.keywords) \
+               IS DISTINCT FROM (n.seen, n.answered, n.flagged, n.deleted, n.draft, n.keywords) \
+         RETURNING e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, e.keywords, \
+                   n.was_seen, n.was_deleted",
+        join = filter.join()
+    );
+    let rows = tx
+        .query(
+            &sql,
+            &filter.params(&[&user, &mailbox, &keywords, &modseq, &since]),
+        )
+        .await?;
+    if rows.is_empty() {
+        // Nothing written: no modseq is used up, nothing to tell anyone.
+        tx.rollback().await?;
+        return Ok(StoreOutcome {
+            modseq: to_u64(locked.highest_modseq, "highest_modseq")?,
+            changed: Vec::new(),
+            modified,
+        });
+    }
+
+    let (mut unseen, mut deleted) = (0i64, 0i64);
+    let mut changed = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let e = entry_flags(r)?;
+        let (was_seen, was_deleted): (bool, bool) = (r.try_get(8)?, r.try_get(9)?);
+        unseen += i64::from(was_seen) - i64::from(e.flags.seen);
+        deleted += i64::from(e.flags.deleted) - i64::from(was_deleted);
+        changed.push(e);
+    }
+    changed.sort_unstable_by_key(|e| e.uid);
+    let changed_uids = UidSet::from_values(changed.iter().map(|e| e.uid));
+
+    tx.execute(
+        "UPDATE mailboxes SET highest_modseq = $3, unseen_count = unseen_count + $4, \
+         deleted_count = deleted_count + $5 WHERE user_id = $1 AND id = $2",
+        &[&user, &mailbox, &modseq, &unseen, &deleted],
+    )
+    .await?;
+    record(&tx, user, mailbox, modseq, "flags", &changed_uids).await?;
+    notify(&tx, user, mailbox, modseq, locked.uidnext).await?;
+    tx.commit().await?;
+    Ok(StoreOutcome {
+        modseq: to_u64(modseq, "modseq")?,
+        changed,
+        modified,
+    })
+}
