@@ -11,6 +11,7 @@ pub mod mailboxes;
 pub mod messages;
 pub mod privileges;
 pub mod schema;
+pub mod search;
 pub mod tune;
 pub mod users;
 
