@@ -38,6 +38,8 @@ fn plain(n: u32, subject: &str, body: &str) -> Msg {
     }
 }
 
+// One push per message keeps each next to the UID it gets.
+#[allow(clippy::vec_init_then_push)]
 fn corpus() -> Vec<Msg> {
     let mut v = Vec::new();
     // 1

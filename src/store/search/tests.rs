@@ -2,6 +2,8 @@
 //! What the SQL finds is tested against PostgreSQL in
 //! tests/integration/store_search.rs.
 
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use crate::uidset::{SeqNum, SequenceSet};
 
