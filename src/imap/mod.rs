@@ -5,6 +5,7 @@
 //! framer, parser and session machine.
 
 mod line;
+pub mod listmatch;
 pub mod proto;
 
 use std::net::SocketAddr;
