@@ -23,3 +23,4 @@ mod privileges;
 mod schema_revision;
 mod server;
 mod store_imap;
+mod store_search;
