@@ -20,6 +20,16 @@ pub(crate) struct Locked {
     pub(crate) uidvalidity: i64,
 }
 
+impl Locked {
+    /// The modseq this transaction's change takes: one more than the
+    /// highest, which the row lock makes ours alone (RFC 7162 §3.1.1).
+    pub(crate) fn next_modseq(&self) -> Result<i64, StoreError> {
+        self.highest_modseq.checked_add(1).ok_or_else(|| {
+            StoreError::Conflict(format!("mailbox {} has run out of modseqs", self.id))
+        })
+    }
+}
+
 /// Locks the rows of `mailboxes` (one or two) in id order and returns them
 /// in that order. Every writer locks a mailbox row before touching its
 /// entries, and COPY/MOVE lock two in id order, so two writers never wait

@@ -85,7 +85,7 @@ async fn copy_locked(
             )));
         }
     };
-    let modseq = target.highest_modseq + 1;
+    let modseq = target.next_modseq()?;
 
     // The new UIDs follow the source UIDs' order (row_number), so the
     // i-th source UID maps to the i-th target UID, as COPYUID says.
@@ -191,7 +191,7 @@ pub async fn move_messages(
             expunged_modseq: to_u64(source_row.highest_modseq, "highest_modseq")?,
         });
     }
-    let modseq = source_row.highest_modseq + 1;
+    let modseq = source_row.next_modseq()?;
     let gone = expunge_locked(
         &tx,
         user,

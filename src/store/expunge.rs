@@ -104,7 +104,7 @@ pub async fn expunge(
 ) -> Result<ExpungeOutcome, StoreError> {
     let tx = client.transaction().await?;
     let locked = lock_mailbox(&tx, user, mailbox).await?;
-    let modseq = locked.highest_modseq + 1;
+    let modseq = locked.next_modseq()?;
     let bounds = uids.map_or_else(|| UidSet::everything().bounds(), UidSet::bounds);
     let gone = expunge_locked(&tx, user, mailbox, &bounds, true, modseq, by, reason).await?;
     if gone.is_empty() {

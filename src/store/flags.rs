@@ -159,7 +159,7 @@ pub async fn store_flags(
     let tx = client.transaction().await?;
     let keywords = keyword_ids(&tx, user, flags, op != FlagOp::Remove).await?;
     let locked = lock_mailbox(&tx, user, mailbox).await?;
-    let modseq = locked.highest_modseq + 1;
+    let modseq = locked.next_modseq()?;
     let since = unchanged_since
         .map(|s| to_i64(s, "UNCHANGEDSINCE"))
         .transpose()?;
