@@ -7,6 +7,7 @@ mod connect;
 pub mod counts;
 mod error;
 pub mod inject;
+pub mod mailbox_ops;
 pub mod mailboxes;
 pub mod messages;
 pub mod privileges;

@@ -20,4 +20,5 @@ mod installer;
 mod privileges;
 mod schema_revision;
 mod server;
+mod store_mailbox_ops;
 mod store_search;
