@@ -23,4 +23,5 @@ mod privileges;
 mod schema_revision;
 mod server;
 mod store_imap;
+mod store_mailbox_ops;
 mod store_search;

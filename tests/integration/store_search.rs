@@ -440,3 +440,53 @@ async fn unresolved_sequence_keys_are_invalid_not_a_database_error() {
         "{err:?}"
     );
 }
+
+/// Not part of the suite (`--ignored` runs it): prints the plan of SUBJECT
+/// on 100,000 messages, to see whether the trigram index serves it.
+#[tokio::test]
+#[ignore]
+async fn explain_subject_substring_on_100000_messages() {
+    let db = TestDb::new().await;
+    let out = db.aox(&["add", "user", "alice", "secret", "alice@example.org"]);
+    assert!(out.status.success());
+    let (user, inbox) =
+        archiveopteryx::store::mailboxes::mailbox_id(&db.owner().await, "alice", "INBOX")
+            .await
+            .unwrap();
+    let su = db.superuser().await;
+    su.execute(
+        "WITH ids AS (
+             INSERT INTO messages (user_id, raw_sha256, rfc822_size, envelope, bodystructure, body)
+             SELECT $1, sha256(g::text::bytea), 1000, '', '', '' FROM generate_series(1, 100000) g
+             RETURNING id),
+         s AS (
+             INSERT INTO message_search (user_id, message_id, subject, from_text)
+             SELECT $1, id, 'Subject number ' || id || ' about ' || md5(id::text), 'x' || id || '@example.org'
+             FROM ids RETURNING message_id)
+         INSERT INTO mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, internaldate, rfc822_size)
+         SELECT $1, $2, row_number() OVER (ORDER BY message_id), message_id, 2, now(), 1000 FROM s",
+        &[&user, &inbox],
+    )
+    .await
+    .unwrap();
+    su.batch_execute("ANALYZE").await.unwrap();
+    let runtime = db.runtime().await;
+    for needle in ["number 4242 ", "abc", "zz"] {
+        let key = SearchKey::Subject(needle.into());
+        let (sql, _) = explain(&key).unwrap();
+        let pattern = format!("%{needle}%");
+        let plan = runtime
+            .query(
+                &format!("EXPLAIN (ANALYZE, COSTS OFF) {sql}"),
+                &[&user, &inbox, &pattern],
+            )
+            .await
+            .unwrap();
+        println!("SUBJECT {needle:?}:");
+        for r in plan {
+            println!("  {}", r.get::<_, String>(0));
+        }
+        let found = search(&runtime, user, inbox, &key).await.unwrap();
+        assert!(!found.is_empty() || needle == "zz", "{needle}");
+    }
+}
