@@ -151,9 +151,11 @@ pub async fn add_mailbox(
     let name = canonical_name(name)?;
     let special_use = special_use.map(canonical_special_use).transpose()?;
     let tx = client.transaction().await?;
-    // FOR SHARE keeps a concurrent `delete user` from removing the user under us.
+    // No row lock on the user: the runtime role (IMAP CREATE) may not take
+    // one, and the foreign key from mailboxes already stops a concurrent
+    // `delete user` from removing the user under the new rows.
     let user: i64 = tx
-        .query_opt("SELECT id FROM users WHERE login = $1 FOR SHARE", &[&login])
+        .query_opt("SELECT id FROM users WHERE login = $1", &[&login])
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| no_user(login))?;
