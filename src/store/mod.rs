@@ -6,6 +6,7 @@ pub mod auth;
 mod connect;
 pub mod counts;
 mod error;
+pub mod fetch;
 pub mod inject;
 pub mod mailboxes;
 pub mod messages;

@@ -20,3 +20,4 @@ mod installer;
 mod privileges;
 mod schema_revision;
 mod server;
+mod store_fetch;
