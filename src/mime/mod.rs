@@ -52,6 +52,7 @@ mod parse;
 mod parts;
 mod render;
 mod search_text;
+pub mod section;
 mod tree;
 mod wrap;
 

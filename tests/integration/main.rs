@@ -22,6 +22,7 @@ mod installer;
 mod privileges;
 mod schema_revision;
 mod server;
+mod store_fetch;
 mod store_imap;
 mod store_mailbox_ops;
 mod store_search;
