@@ -121,8 +121,7 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         .dbname("postgres");
     // A self-signed certificate, so STARTTLS and IMAPS work in dev mode too.
     let tls_file = data_dir.join("tls.pem");
-    crate::net::tls::ensure_self_signed(&tls_file, &["localhost", "127.0.0.1"])
-        ?;
+    crate::net::tls::ensure_self_signed(&tls_file, &["localhost", "127.0.0.1"])?;
     let mut extra_config: Vec<(String, String)> = vec![
         ("db-tls".into(), "disable".into()),
         ("allow-plaintext-passwords".into(), "always".into()),

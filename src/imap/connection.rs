@@ -64,7 +64,7 @@ pub async fn run(stream: Stream, peer: SocketAddr, state: ServerState) -> std::i
             return Ok(());
         }
         framer.push(&buf[..n]);
-        while let Some(frame) = framer.next() {
+        while let Some(frame) = framer.next_frame() {
             let Some(s) = stream.as_mut() else {
                 return Ok(());
             };
@@ -75,7 +75,12 @@ pub async fn run(stream: Stream, peer: SocketAddr, state: ServerState) -> std::i
                     s.write_all(b"+ ready for literal data\r\n").await?;
                     s.flush().await?;
                 }
-                Frame::Rejected { tag, code, text, no } => {
+                Frame::Rejected {
+                    tag,
+                    code,
+                    text,
+                    no,
+                } => {
                     session.rejected(tag.as_deref(), no, code, &text);
                 }
                 Frame::Command(bytes) => match session.input(&bytes, s).await? {
@@ -95,7 +100,8 @@ pub async fn run(stream: Stream, peer: SocketAddr, state: ServerState) -> std::i
                         if !framer.is_idle() {
                             return Ok(());
                         }
-                        let (Some(plain), Some(acceptor)) = (stream.take(), tls_acceptor.as_ref()) else {
+                        let (Some(plain), Some(acceptor)) = (stream.take(), tls_acceptor.as_ref())
+                        else {
                             return Ok(());
                         };
                         stream = Some(plain.upgrade(acceptor).await?);

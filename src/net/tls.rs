@@ -53,14 +53,13 @@ pub fn acceptor(pem_file: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> 
     }
     let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| unusable(format!("no usable private key: {e}")))?;
-    let config = ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| unusable(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| unusable(e.to_string()))?;
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| unusable(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| unusable(e.to_string()))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -76,7 +75,6 @@ pub fn ensure_self_signed(pem_file: &Path, hostnames: &[&str]) -> Result<(), Tls
         .map_err(|e| TlsError::SelfSigned(e.to_string()))?;
     let mut pem = certified.cert.pem();
     pem.push_str(&certified.signing_key.serialize_pem());
-    crate::install::write_private_file(pem_file, &pem).map_err(|e| {
-        TlsError::SelfSigned(format!("cannot write {}: {e}", pem_file.display()))
-    })
+    crate::install::write_private_file(pem_file, &pem)
+        .map_err(|e| TlsError::SelfSigned(format!("cannot write {}: {e}", pem_file.display())))
 }

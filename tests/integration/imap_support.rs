@@ -17,7 +17,10 @@ use crate::harness::TestDb;
 pub async fn start_server(db: &TestDb, settings: &[(&str, &str)]) -> SocketAddr {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = db.config();
-    for (k, v) in [("allow-plaintext-passwords", "always")].iter().chain(settings) {
+    for (k, v) in [("allow-plaintext-passwords", "always")]
+        .iter()
+        .chain(settings)
+    {
         config.set(k, v).unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,7 +113,10 @@ impl Client {
             assert!(n > 0, "the server closed the connection");
             out.extend_from_slice(&line);
             let trimmed = line.strip_suffix(b"\r\n").unwrap_or(&line);
-            if let Some(open) = trimmed.strip_suffix(b"}").and_then(|t| t.iter().rposition(|&b| b == b'{')) {
+            if let Some(open) = trimmed
+                .strip_suffix(b"}")
+                .and_then(|t| t.iter().rposition(|&b| b == b'{'))
+            {
                 let digits = &trimmed[open + 1..trimmed.len() - 1];
                 if let Ok(n) = std::str::from_utf8(digits).unwrap_or("x").parse::<usize>() {
                     let mut lit = vec![0; n];
@@ -160,7 +166,11 @@ impl Client {
     /// APPENDs `message` with a LITERAL+ literal.
     pub async fn append(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> Reply {
         let tag = self.tag();
-        let mut bytes = format!("{tag} APPEND {mailbox} ({flags}) {{{}+}}\r\n", message.len()).into_bytes();
+        let mut bytes = format!(
+            "{tag} APPEND {mailbox} ({flags}) {{{}+}}\r\n",
+            message.len()
+        )
+        .into_bytes();
         bytes.extend_from_slice(message);
         bytes.extend_from_slice(b"\r\n");
         self.send(&bytes).await;

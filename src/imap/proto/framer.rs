@@ -104,12 +104,14 @@ impl Framer {
     }
 
     /// The next thing the connection must act on, or None until more input.
-    pub fn next(&mut self) -> Option<Frame> {
+    pub fn next_frame(&mut self) -> Option<Frame> {
         loop {
             let available = &self.input[self.pos..];
             match self.mode {
                 Mode::Literal { remaining } => {
-                    let take = available.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let take = available
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     if take == 0 {
                         return None;
                     }
@@ -124,7 +126,9 @@ impl Framer {
                     self.line_start = self.command.len();
                 }
                 Mode::SkipLiteral { remaining } => {
-                    let take = available.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let take = available
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
                     if take == 0 {
                         return None;
                     }
@@ -179,7 +183,8 @@ impl Framer {
                         return None;
                     };
                     let line = &available[..=nl];
-                    if self.command.len() - self.line_start + line.len() > self.limits.max_line + 2 {
+                    if self.command.len() - self.line_start + line.len() > self.limits.max_line + 2
+                    {
                         let tag = self.tag_of(line);
                         self.pos += nl + 1;
                         self.command.clear();

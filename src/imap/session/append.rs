@@ -75,7 +75,8 @@ impl Session {
         let Ok(batch) = batch else {
             return Ok(Done::no("SERVERBUG", "the message could not be processed"));
         };
-        let injected = match crate::store::inject::inject(&mut client, user, mailbox, &batch).await {
+        let injected = match crate::store::inject::inject(&mut client, user, mailbox, &batch).await
+        {
             Ok(i) => i,
             Err(e) => return Ok(super::store_failure(&e)),
         };

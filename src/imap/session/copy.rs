@@ -44,7 +44,10 @@ impl Session {
             return Ok(Done::ok("nothing to do"));
         }
         if is_move && to == from {
-            return Ok(Done::no("CANNOT", "the source and target mailbox are the same"));
+            return Ok(Done::no(
+                "CANNOT",
+                "the source and target mailbox are the same",
+            ));
         }
         let copied = if is_move {
             crate::store::copy::move_messages(&mut client, user, from, &uids, to, user)
@@ -64,10 +67,10 @@ impl Session {
             copied.source.to_imap(),
             copied.dest.to_imap()
         );
-        if is_move || to == from {
-            if let Some(sel) = self.selected.as_mut() {
-                sel.dirty = true;
-            }
+        if (is_move || to == from)
+            && let Some(sel) = self.selected.as_mut()
+        {
+            sel.dirty = true;
         }
         if is_move {
             // RFC 6851 §4.3: COPYUID goes in an untagged OK before the

@@ -29,8 +29,15 @@ impl Session {
             Err(done) => return Ok(done),
         };
         let user = self.user_id();
-        if let Err(e) =
-            crate::store::expunge::expunge(&mut client, user, mailbox, set.as_ref(), user, "expunge").await
+        if let Err(e) = crate::store::expunge::expunge(
+            &mut client,
+            user,
+            mailbox,
+            set.as_ref(),
+            user,
+            "expunge",
+        )
+        .await
         {
             return Ok(super::store_failure(&e));
         }

@@ -123,18 +123,28 @@ impl Session {
         if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
             items.push(FetchItem::ModSeq);
         }
-        let sets_seen = !read_only && items.iter().any(|i| item_section(i).is_some_and(|(_, seen)| seen));
+        let sets_seen = !read_only
+            && items
+                .iter()
+                .any(|i| item_section(i).is_some_and(|(_, seen)| seen));
         let user = self.user_id();
         let mut client = match self.db().await {
             Ok(c) => c,
             Err(done) => return Ok(done),
         };
-        if vanished
-            && let Some(since) = changed_since
-        {
+        if vanished && let Some(since) = changed_since {
             let largest = uids.last().unwrap_or(0);
             let asked = set.resolve(largest.max(known.last().unwrap_or(0)));
-            match crate::store::changes::changes_since(&**client, user, mailbox, since, &asked, u32::MAX).await {
+            match crate::store::changes::changes_since(
+                &**client,
+                user,
+                mailbox,
+                since,
+                &asked,
+                u32::MAX,
+            )
+            .await
+            {
                 Ok(c) if !c.expunged.is_empty() => {
                     self.untagged(&format!("VANISHED (EARLIER) {}", c.expunged.to_imap()));
                 }
@@ -146,7 +156,17 @@ impl Session {
         // §6.4.5: the FLAGS then go out with the data).
         let mut seen_now = UidSet::new();
         if sets_seen && !uids.is_empty() {
-            match store_flags(&mut client, user, mailbox, &uids, FlagOp::Add, &[Flag::Seen], None).await {
+            match store_flags(
+                &mut client,
+                user,
+                mailbox,
+                &uids,
+                FlagOp::Add,
+                &[Flag::Seen],
+                None,
+            )
+            .await
+            {
                 Ok(o) => {
                     seen_now = UidSet::from_values(o.changed.iter().map(|e| e.uid));
                     if let Some(sel) = self.selected.as_mut() {
@@ -178,7 +198,9 @@ impl Session {
                 // A batch of rows whose body parts are loaded together.
                 let mut end = start;
                 let mut bytes = 0u64;
-                while end < rows.len() && (end == start || bytes + rows[end].rfc822_size <= BODY_BATCH) {
+                while end < rows.len()
+                    && (end == start || bytes + rows[end].rfc822_size <= BODY_BATCH)
+                {
                     bytes += rows[end].rfc822_size;
                     end += 1;
                 }
@@ -259,8 +281,12 @@ impl Session {
                     out.extend_from_slice(b"BODY ");
                     out.extend_from_slice(row.body.as_deref().unwrap_or("NIL").as_bytes());
                 }
-                FetchItem::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes()),
-                FetchItem::EmailId => out.extend_from_slice(format!("EMAILID (M{})", row.message_id).as_bytes()),
+                FetchItem::ModSeq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes())
+                }
+                FetchItem::EmailId => {
+                    out.extend_from_slice(format!("EMAILID (M{})", row.message_id).as_bytes())
+                }
                 FetchItem::ThreadId => match row.thread_id {
                     Some(t) => out.extend_from_slice(format!("THREADID (T{t})").as_bytes()),
                     None => out.extend_from_slice(b"THREADID NIL"),
@@ -272,7 +298,11 @@ impl Session {
                         _ => "RFC822.TEXT",
                     };
                     let bytes = item_section(item)
-                        .and_then(|(s, _)| msection::section(&row.parts, &leaves, &spec(&s)).ok().flatten())
+                        .and_then(|(s, _)| {
+                            msection::section(&row.parts, &leaves, &spec(&s))
+                                .ok()
+                                .flatten()
+                        })
                         .unwrap_or_default();
                     out.extend_from_slice(name.as_bytes());
                     out.push(b' ');

@@ -23,10 +23,16 @@ impl Session {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let login = self.user.as_ref().map(|u| u.login.clone()).unwrap_or_default();
+        let login = self
+            .user
+            .as_ref()
+            .map(|u| u.login.clone())
+            .unwrap_or_default();
         match crate::store::mailboxes::add_mailbox(&mut **client, &login, &name, use_attr).await {
             Ok(_) => Done::ok("CREATE completed"),
-            Err(crate::store::StoreError::Invalid(why)) if use_attr.is_some() && why.contains("special") => {
+            Err(crate::store::StoreError::Invalid(why))
+                if use_attr.is_some() && why.contains("special") =>
+            {
                 Done::no("USEATTR", why)
             }
             Err(e) => super::store_failure(&e),
@@ -86,11 +92,8 @@ impl Session {
     }
 
     pub(super) async fn list(&mut self, cmd: &ListCommand) -> Done {
-        let decoded: Result<Vec<String>, Done> = cmd
-            .patterns
-            .iter()
-            .map(|p| self.pattern_arg(p))
-            .collect();
+        let decoded: Result<Vec<String>, Done> =
+            cmd.patterns.iter().map(|p| self.pattern_arg(p)).collect();
         let (patterns, reference) = match (decoded, self.pattern_arg(&cmd.reference)) {
             (Ok(p), Ok(r)) => (p, r),
             (Err(done), _) | (_, Err(done)) => return done,
@@ -100,10 +103,15 @@ impl Session {
             self.untagged("LIST (\\Noselect) \"/\" \"\"");
             return Done::ok("LIST completed");
         }
-        let selection: Vec<String> = cmd.selection.iter().map(|s| s.to_ascii_uppercase()).collect();
+        let selection: Vec<String> = cmd
+            .selection
+            .iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect();
         let only_subscribed = selection.iter().any(|s| s == "SUBSCRIBED");
         let only_special = selection.iter().any(|s| s == "SPECIAL-USE");
-        let extended = !selection.is_empty() || cmd.ret != Default::default() || cmd.patterns.len() > 1;
+        let extended =
+            !selection.is_empty() || cmd.ret != Default::default() || cmd.patterns.len() > 1;
         let client = match self.db().await {
             Ok(c) => c,
             Err(done) => return done,
@@ -115,7 +123,11 @@ impl Session {
         drop(client);
         let mut matched: Vec<&ImapMailbox> = boxes
             .iter()
-            .filter(|m| patterns.iter().any(|p| listmatch::matches(&reference, p, &m.name)))
+            .filter(|m| {
+                patterns
+                    .iter()
+                    .any(|p| listmatch::matches(&reference, p, &m.name))
+            })
             .filter(|m| !only_subscribed || m.subscribed)
             .filter(|m| !only_special || m.special_use.is_some())
             .filter(|m| !m.deleted || m.has_children || (only_subscribed && m.subscribed))
@@ -125,9 +137,17 @@ impl Session {
         for m in matched {
             let mut attrs: Vec<&str> = Vec::new();
             if m.deleted {
-                attrs.push(if extended { "\\NonExistent" } else { "\\Noselect" });
+                attrs.push(if extended {
+                    "\\NonExistent"
+                } else {
+                    "\\Noselect"
+                });
             }
-            attrs.push(if m.has_children { "\\HasChildren" } else { "\\HasNoChildren" });
+            attrs.push(if m.has_children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
             if m.subscribed && (only_subscribed || cmd.ret.subscribed) {
                 attrs.push("\\Subscribed");
             }

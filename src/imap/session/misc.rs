@@ -28,7 +28,7 @@ impl Session {
                 _ => {}
             }
         }
-        self.untagged(&format!("ENABLED {}", enabled.join(" ")).trim_end().to_owned());
+        self.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end());
         Done::ok("ENABLE completed")
     }
 
@@ -45,7 +45,9 @@ impl Session {
         } else {
             let msns = set.resolve(sel.msns.len());
             if msns.last().is_some_and(|m| m > sel.msns.len()) {
-                return Err(Done::bad("no such message: the sequence set goes beyond the last message"));
+                return Err(Done::bad(
+                    "no such message: the sequence set goes beyond the last message",
+                ));
             }
             Ok(sel.msns.uids_of(&msns))
         }

@@ -14,7 +14,9 @@ impl Session {
             return key;
         };
         key.map(&mut |k| match k {
-            SearchKey::Seq(set) => SearchKey::UidRanges(sel.msns.uids_of(&set.resolve(sel.msns.len()))),
+            SearchKey::Seq(set) => {
+                SearchKey::UidRanges(sel.msns.uids_of(&set.resolve(sel.msns.len())))
+            }
             SearchKey::Uid(set) => {
                 let largest = sel.msns.uids().last().unwrap_or(0);
                 SearchKey::UidRanges(set.resolve(largest))
@@ -51,17 +53,21 @@ impl Session {
             Ok(c) => c,
             Err(done) => return Ok(done),
         };
-        let found = match crate::store::search::search(&**client, self.user_id(), mailbox, &key).await {
-            Ok(f) => f,
-            Err(e) => return Ok(super::store_failure(&e)),
-        };
+        let found =
+            match crate::store::search::search(&**client, self.user_id(), mailbox, &key).await {
+                Ok(f) => f,
+                Err(e) => return Ok(super::store_failure(&e)),
+            };
         drop(client);
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Done::bad("select a mailbox first"));
         };
         // Messages the client has not been told of yet are left out.
         let numbers: Vec<u32> = if uid {
-            found.into_iter().filter(|u| sel.msns.uids().contains(*u)).collect()
+            found
+                .into_iter()
+                .filter(|u| sel.msns.uids().contains(*u))
+                .collect()
         } else {
             found.into_iter().filter_map(|u| sel.msns.msn(u)).collect()
         };
@@ -91,7 +97,9 @@ impl Session {
                             SearchReturn::Max => {
                                 line.push_str(&format!(" MAX {}", numbers[numbers.len() - 1]));
                             }
-                            SearchReturn::Count => line.push_str(&format!(" COUNT {}", numbers.len())),
+                            SearchReturn::Count => {
+                                line.push_str(&format!(" COUNT {}", numbers.len()))
+                            }
                             SearchReturn::All => line.push_str(&format!(
                                 " ALL {}",
                                 UidSet::from_values(numbers.iter().copied()).to_imap()

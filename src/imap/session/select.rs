@@ -14,7 +14,8 @@ impl Session {
         let decoded = if self.enabled.utf8 {
             raw.to_owned()
         } else {
-            mutf7::decode(raw).map_err(|_| Done::bad("the mailbox name is not valid modified UTF-7"))?
+            mutf7::decode(raw)
+                .map_err(|_| Done::bad("the mailbox name is not valid modified UTF-7"))?
         };
         canonical_name(&decoded).map_err(|e| Done::no("CANNOT", e.to_string()))
     }
@@ -52,7 +53,14 @@ impl Session {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let snap = match crate::store::select::select(&mut client, self.user_id(), &name, !read_only).await {
+        let snap = match crate::store::select::select(
+            &mut client,
+            self.user_id(),
+            &name,
+            !read_only,
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => return super::store_failure(&e),
         };
@@ -99,7 +107,8 @@ impl Session {
                 Some(set) => set.resolve(st.uidnext.saturating_sub(1)),
                 None => UidSet::from_ranges([(1, st.uidnext.saturating_sub(1))]),
             };
-            let known = known.intersection(&UidSet::from_ranges([(1, st.uidnext.saturating_sub(1))]));
+            let known =
+                known.intersection(&UidSet::from_ranges([(1, st.uidnext.saturating_sub(1))]));
             match crate::store::changes::changes_since(
                 &**client,
                 self.user_id(),
@@ -112,7 +121,10 @@ impl Session {
             {
                 Ok(changes) => {
                     if !changes.expunged.is_empty() {
-                        self.untagged(&format!("VANISHED (EARLIER) {}", changes.expunged.to_imap()));
+                        self.untagged(&format!(
+                            "VANISHED (EARLIER) {}",
+                            changes.expunged.to_imap()
+                        ));
                     }
                     for entry in &changes.flags {
                         self.flags_update(entry, true).await;
@@ -139,7 +151,10 @@ impl Session {
                 Err(done) => return done,
             };
             let user = self.user_id();
-            if let Err(e) = crate::store::expunge::expunge(&mut client, user, sel.id, None, user, "expunge").await {
+            if let Err(e) =
+                crate::store::expunge::expunge(&mut client, user, sel.id, None, user, "expunge")
+                    .await
+            {
                 return super::store_failure(&e);
             }
         }

@@ -47,7 +47,17 @@ impl Session {
         let outcome = if uids.is_empty() {
             None
         } else {
-            match store_flags(&mut client, user, mailbox, &uids, op, flags, unchanged_since).await {
+            match store_flags(
+                &mut client,
+                user,
+                mailbox,
+                &uids,
+                op,
+                flags,
+                unchanged_since,
+            )
+            .await
+            {
                 Ok(o) => Some(o),
                 Err(e) => return Ok(super::store_failure(&e)),
             }
@@ -76,7 +86,11 @@ impl Session {
         }
         if !silent {
             let rest = uids.difference(&changed_set).difference(&outcome.modified);
-            let known = self.selected.as_ref().map(|s| s.msns.uids().clone()).unwrap_or_default();
+            let known = self
+                .selected
+                .as_ref()
+                .map(|s| s.msns.uids().clone())
+                .unwrap_or_default();
             let wanted = FetchWanted {
                 envelope: false,
                 bodystructure: false,
@@ -118,6 +132,9 @@ impl Session {
             )
             .to_imap()
         };
-        Ok(Done::ok_code(format!("MODIFIED {modified}"), "conditional STORE failed for some messages"))
+        Ok(Done::ok_code(
+            format!("MODIFIED {modified}"),
+            "conditional STORE failed for some messages",
+        ))
     }
 }

@@ -12,7 +12,11 @@ impl Session {
     /// Brings the client up to date. `allow_expunge` is false after FETCH,
     /// STORE and SEARCH by sequence number, where RFC 9051 §7.5.1 forbids
     /// EXPUNGE: the expunges then wait, and so does the modseq they carry.
-    pub(super) async fn sync(&mut self, w: &mut Writer<'_>, allow_expunge: bool) -> std::io::Result<()> {
+    pub(super) async fn sync(
+        &mut self,
+        w: &mut Writer<'_>,
+        allow_expunge: bool,
+    ) -> std::io::Result<()> {
         let Some(sel) = self.selected.as_ref() else {
             return Ok(());
         };
@@ -96,7 +100,9 @@ impl Session {
         let Some(msn) = self.selected.as_ref().and_then(|s| s.msns.msn(entry.uid)) else {
             return;
         };
-        let flags = self.flag_list(entry.uid, entry.flags, &entry.keywords).await;
+        let flags = self
+            .flag_list(entry.uid, entry.flags, &entry.keywords)
+            .await;
         let mut line = format!("{msn} FETCH (");
         if with_uid {
             let _ = write!(line, "UID {} ", entry.uid);
@@ -110,7 +116,12 @@ impl Session {
     }
 
     /// A parenthesised flag list, `\Recent` included where it applies.
-    pub(super) async fn flag_list(&mut self, uid: u32, flags: SystemFlags, keywords: &[i32]) -> String {
+    pub(super) async fn flag_list(
+        &mut self,
+        uid: u32,
+        flags: SystemFlags,
+        keywords: &[i32],
+    ) -> String {
         let mut names: Vec<String> = Vec::new();
         for (on, name) in [
             (flags.seen, "\\Seen"),
@@ -123,7 +134,11 @@ impl Session {
                 names.push(name.to_owned());
             }
         }
-        if self.selected.as_ref().is_some_and(|s| s.recent.contains(uid)) {
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|s| s.recent.contains(uid))
+        {
             names.push("\\Recent".to_owned());
         }
         for id in keywords {

@@ -9,7 +9,7 @@ fn framer() -> Framer {
 }
 
 fn drain(f: &mut Framer) -> Vec<Frame> {
-    std::iter::from_fn(|| f.next()).collect()
+    std::iter::from_fn(|| f.next_frame()).collect()
 }
 
 #[test]
@@ -18,7 +18,10 @@ fn a_line_is_a_command() {
     f.push(b"a1 NOOP\r\nb");
     assert_eq!(drain(&mut f), vec![Frame::Command(b"a1 NOOP\r\n".to_vec())]);
     f.push(b"2 LOGOUT\r\n");
-    assert_eq!(drain(&mut f), vec![Frame::Command(b"b2 LOGOUT\r\n".to_vec())]);
+    assert_eq!(
+        drain(&mut f),
+        vec![Frame::Command(b"b2 LOGOUT\r\n".to_vec())]
+    );
     assert!(f.is_idle());
 }
 
@@ -34,7 +37,9 @@ fn rfc9051_4_3_synchronising_literal_asks_for_continuation() {
     f.push(b"pw\r\n");
     assert_eq!(
         drain(&mut f),
-        vec![Frame::Command(b"a LOGIN {5}\r\nalice {2}\r\npw\r\n".to_vec())]
+        vec![Frame::Command(
+            b"a LOGIN {5}\r\nalice {2}\r\npw\r\n".to_vec()
+        )]
     );
 }
 
@@ -83,7 +88,13 @@ fn an_oversized_non_synchronising_literal_is_skipped() {
         frames.extend(drain(&mut f));
     }
     assert_eq!(frames.len(), 2, "{frames:?}");
-    assert!(matches!(&frames[0], Frame::Rejected { code: Some("TOOBIG"), .. }));
+    assert!(matches!(
+        &frames[0],
+        Frame::Rejected {
+            code: Some("TOOBIG"),
+            ..
+        }
+    ));
     assert_eq!(frames[1], Frame::Command(b"b NOOP\r\n".to_vec()));
 }
 
