@@ -1,6 +1,7 @@
-//! `aox export <login> <mailbox> [--format mbox|maildir] [--original] [-o PATH]`:
-//! writes what is stored, message by message, in UID order. Memory holds one
-//! chunk of messages, not the mailbox.
+//! `aox export <login> <mailbox> [search…] [--format mbox|maildir] [--original] [-o PATH]`:
+//! writes what is stored, message by message, in UID order; with a search
+//! (IMAP SEARCH keys as words: `from alice since 1-Jan-2020`), only what
+//! matches. Memory holds one chunk of messages, not the mailbox.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct Export {
     login: String,
     /// The mailbox.
     mailbox: String,
+    /// Only messages matching these IMAP SEARCH keys, e.g. `from alice since 1-Jan-2020`.
+    search: Vec<String>,
     /// The archive format.
     #[arg(long, value_enum, default_value = "mbox")]
     format: Format,
@@ -51,6 +54,13 @@ enum Sink {
 pub async fn run(ctx: &Ctx, args: Export) -> anyhow::Result<()> {
     let client = ctx.connect().await?;
     let (user, mailbox) = mailboxes::mailbox_id(&client, &args.login, &args.mailbox).await?;
+    let within = if args.search.is_empty() {
+        None
+    } else {
+        let key = archiveopteryx::search::from_words(&args.search)?;
+        let uids = archiveopteryx::store::search::search(&client, user, mailbox, &key).await?;
+        Some(archiveopteryx::uidset::UidSet::from_values(uids))
+    };
     let mut sink = match args.format {
         Format::Mbox => {
             let out: Box<dyn std::io::Write> = match &args.output {
@@ -72,7 +82,8 @@ pub async fn run(ctx: &Ctx, args: Export) -> anyhow::Result<()> {
     let mut after = 0;
     let mut count = 0u64;
     loop {
-        let chunk = messages::after_uid(&client, user, mailbox, after, CHUNK).await?;
+        let chunk =
+            messages::after_uid(&client, user, mailbox, after, CHUNK, within.as_ref()).await?;
         let Some(last) = chunk.last() else { break };
         after = last.uid;
         let mut hashes: Vec<[u8; 32]> = Vec::new();

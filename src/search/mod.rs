@@ -3,6 +3,10 @@
 //! parser produces it, `aox search`, retention policies and legal holds
 //! parse the same text form, and the store compiles it into one SQL statement.
 
+mod text;
+
+pub use text::{TextSearchError, everything, from_words, outside_session};
+
 use crate::uidset::{SequenceSet, UidSet};
 
 /// A calendar date as IMAP writes one (`1-Feb-2024`). Date keys compare

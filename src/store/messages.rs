@@ -37,15 +37,23 @@ fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Invalid("a stored hash is not 32 bytes".into()))
 }
 
-/// Up to `limit` messages of `mailbox` with UIDs above `after_uid`, in UID
-/// order: three statements whatever the count.
+/// Up to `limit` messages of `mailbox` with UIDs above `after_uid` (and in
+/// `within`, when given), in UID order: three statements whatever the count.
 pub async fn after_uid(
     client: &impl GenericClient,
     user: i64,
     mailbox: i64,
     after_uid: i64,
     limit: i64,
+    within: Option<&crate::uidset::UidSet>,
 ) -> Result<Vec<StoredMessage>, StoreError> {
+    let (lows, highs) = match within {
+        Some(set) => {
+            let (l, h) = set.bounds();
+            (Some(l), Some(h))
+        }
+        None => (None, None),
+    };
     let rows = client
         .query(
             "SELECT e.uid, e.internaldate, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
@@ -54,8 +62,10 @@ pub async fn after_uid(
                     e.message_id, m.original_hash, m.raw_sha256, m.original_delta \
              FROM mailbox_entries e JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id \
              WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.uid > $3 \
+               AND ($5::bigint[] IS NULL OR EXISTS (SELECT 1 FROM unnest($5::bigint[], $6::bigint[]) r(lo, hi) \
+                                                    WHERE e.uid BETWEEN r.lo AND r.hi)) \
              ORDER BY e.uid LIMIT $4",
-            &[&user, &mailbox, &after_uid, &limit],
+            &[&user, &mailbox, &after_uid, &limit, &lows, &highs],
         )
         .await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.get(8)).collect();

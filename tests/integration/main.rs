@@ -6,6 +6,7 @@ mod harness;
 
 mod cli_admin;
 mod cli_aliases;
+mod cli_export;
 mod cli_mailboxes;
 mod cli_support;
 mod cli_users;

@@ -142,7 +142,7 @@ async fn server_logs_its_listener_and_checks_passwords_against_the_stored_hash()
     server.wait_for(&format!("listening for IMAP on 127.0.0.1:{port}"));
 
     let (mut reader, mut writer) = connect(port);
-    assert!(read_line(&mut reader).starts_with("* OK [CAPABILITY IMAP4rev1] "));
+    assert!(read_line(&mut reader).starts_with("* OK [CAPABILITY IMAP4rev1 "));
 
     writer.write_all(b"a1 LOGIN alice \"wrong\"\r\n").unwrap();
     assert_eq!(
@@ -164,13 +164,14 @@ async fn server_logs_its_listener_and_checks_passwords_against_the_stored_hash()
         "logins are case-insensitive"
     );
     writer.write_all(b"a4 SELECT INBOX\r\n").unwrap();
-    assert_eq!(
-        read_line(&mut reader),
-        "a4 NO [CANNOT] SELECT is not supported yet\r\n"
-    );
+    let mut line = read_line(&mut reader);
+    while line.starts_with("* ") {
+        line = read_line(&mut reader);
+    }
+    assert!(line.starts_with("a4 OK [READ-WRITE]"), "{line}");
     writer.write_all(b"a5 LOGOUT\r\n").unwrap();
     assert_eq!(read_line(&mut reader), "* BYE logging out\r\n");
-    assert_eq!(read_line(&mut reader), "a5 OK done\r\n");
+    assert_eq!(read_line(&mut reader), "a5 OK LOGOUT completed\r\n");
     let mut rest = String::new();
     reader.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "");
