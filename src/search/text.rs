@@ -71,6 +71,7 @@ pub fn everything() -> SearchKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::search::Flag;
