@@ -278,6 +278,11 @@ async fn rfc9051_6_4_4_search_and_rfc4731_esearch() {
     let r = c.cmd("SEARCH BODY \"message 2\"").await;
     assert_eq!(r.lines("SEARCH"), vec!["* SEARCH 2"], "{r:?}");
     assert_eq!(c.cmd("SEARCH FROBNICATE").await.status(), "BAD");
+    let r = c.cmd("SEARCH CHARSET KLINGON SUBJECT x").await;
+    assert_eq!(r.status(), "NO", "{r:?}");
+    assert!(r.tagged.contains("[BADCHARSET ("), "{r:?}");
+    let r = c.cmd("SEARCH CHARSET ISO-8859-1 SUBJECT lunch").await;
+    assert_eq!(r.lines("SEARCH"), vec!["* SEARCH 2"], "{r:?}");
 }
 
 #[tokio::test]

@@ -333,7 +333,15 @@ impl Session {
         let tagged = match parse_command(frame) {
             Ok(t) => t,
             Err(ParseError { tag, text }) => {
-                let done = Done::bad(text);
+                // RFC 9051 §6.4.4: an unknown charset is a NO with the
+                // charsets we do take, not a syntax error.
+                let done = match text.strip_prefix("[BADCHARSET ") {
+                    Some(rest) => match rest.split_once("] ") {
+                        Some((list, why)) => Done::no(&format!("BADCHARSET {list}"), why),
+                        None => Done::no("BADCHARSET", text.clone()),
+                    },
+                    None => Done::bad(text),
+                };
                 self.finish(tag.as_deref().unwrap_or("*"), done);
                 return Ok(Next::Continue);
             }
