@@ -243,13 +243,34 @@ pub async fn select(
         .start()
         .await?;
     let (state, first_recent) = state_row(&tx, user, name).await?;
-    let rows = tx
-        .query(
-            &islands_sql("SELECT uid FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2"),
+    // A mailbox without holes is one range, found by two index probes; only
+    // a mailbox with holes pays for reading every UID (as ranges).
+    let bounds = tx
+        .query_one(
+            "SELECT min(uid), max(uid) FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2",
             &[&user, &state.mailbox],
         )
         .await?;
-    let uids = islands(&rows)?;
+    let (low, high): (Option<i64>, Option<i64>) = (bounds.try_get(0)?, bounds.try_get(1)?);
+    let uids = match (low, high) {
+        (None, _) | (_, None) => UidSet::new(),
+        (Some(low), Some(high))
+            if u64::try_from(high - low + 1).ok() == Some(state.message_count) =>
+        {
+            UidSet::from_ranges([(to_u32(low, "uid")?, to_u32(high, "uid")?)])
+        }
+        _ => {
+            let rows = tx
+                .query(
+                    &islands_sql(
+                        "SELECT uid FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2",
+                    ),
+                    &[&user, &state.mailbox],
+                )
+                .await?;
+            islands(&rows)?
+        }
+    };
     // The counter says whether looking is worth it; the primary key walk
     // stops at the first unseen entry.
     let first_unseen = if state.unseen_count > 0 {
