@@ -411,3 +411,103 @@ async fn limits_an_oversized_literal_and_a_1_mib_line_keep_the_connection() {
     assert!(reply.contains(" BAD "), "{reply}");
     assert!(c.cmd("NOOP").await.ok());
 }
+
+#[tokio::test]
+async fn rfc7162_3_2_qresync_select_reports_vanished_and_changed_flags() {
+    let (_db, addr) = server().await;
+    let mut c = Client::alice(addr).await;
+    for i in 1..=4 {
+        assert!(c.append("INBOX", "", &message(i, "q")).await.ok());
+    }
+    assert_eq!(c.cmd("SELECT INBOX (QRESYNC (1 1))").await.status(), "BAD");
+    let r = c.cmd("ENABLE QRESYNC").await;
+    assert_eq!(r.lines("ENABLED"), vec!["* ENABLED QRESYNC"], "{r:?}");
+    let r = c.cmd("SELECT INBOX").await;
+    let validity: u32 = r.containing("[UIDVALIDITY ")[0]
+        .split(['[', ']'])
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let modseq: u64 = r.containing("[HIGHESTMODSEQ ")[0]
+        .split(['[', ']'])
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(c.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)").await.ok());
+    let r = c.cmd("UID EXPUNGE 2").await;
+    assert_eq!(r.lines("VANISHED"), vec!["* VANISHED 2"], "{r:?}");
+    assert!(c.cmd("UID STORE 3 +FLAGS.SILENT (\\Flagged)").await.ok());
+    assert!(c.cmd("UNSELECT").await.ok());
+    let r = c
+        .cmd(&format!("SELECT INBOX (QRESYNC ({validity} {modseq} 1:4))"))
+        .await;
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.lines("VANISHED"), vec!["* VANISHED (EARLIER) 2"], "{r:?}");
+    let fetches = r.containing("FETCH (");
+    assert_eq!(fetches.len(), 1, "{r:?}");
+    assert!(
+        fetches[0].contains("UID 3") && fetches[0].contains("\\Flagged"),
+        "{r:?}"
+    );
+    // A stale UIDVALIDITY gets a plain SELECT, no VANISHED.
+    let r = c.cmd("SELECT INBOX (QRESYNC (1 1))").await;
+    assert!(r.lines("VANISHED").is_empty(), "{r:?}");
+    assert_eq!(r.lines("OK [CLOSED]").len(), 1, "{r:?}");
+    let r = c
+        .cmd(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)"
+        ))
+        .await;
+    assert_eq!(r.lines("VANISHED"), vec!["* VANISHED (EARLIER) 2"], "{r:?}");
+    assert_eq!(r.containing("FETCH (").len(), 1, "{r:?}");
+}
+
+#[tokio::test]
+async fn rfc3502_multiappend_rfc2971_id_and_session_commands() {
+    let (_db, addr) = server().await;
+    let mut c = Client::alice(addr).await;
+    let r = c.cmd("ID (\"name\" \"test\")").await;
+    assert_eq!(r.lines("ID").len(), 1, "{r:?}");
+    let (a, b) = (message(1, "first"), message(2, "second"));
+    let tag = c.tag();
+    let mut bytes = format!("{tag} APPEND INBOX (\\Seen) {{{}+}}\r\n", a.len()).into_bytes();
+    bytes.extend_from_slice(&a);
+    bytes.extend_from_slice(format!(" {{{}+}}\r\n", b.len()).as_bytes());
+    bytes.extend_from_slice(&b);
+    bytes.extend_from_slice(b"\r\n");
+    c.send(&bytes).await;
+    let r = c.until(&tag).await;
+    assert!(r.tagged.contains(" 1:2]"), "{r:?}");
+    assert!(c.cmd("SELECT INBOX").await.ok());
+    assert!(c.cmd("CHECK").await.ok());
+    assert!(c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await.ok());
+    // CLOSE expunges silently; UNSELECT does not expunge.
+    let r = c.cmd("CLOSE").await;
+    assert!(r.ok() && r.lines("1 EXPUNGE").is_empty(), "{r:?}");
+    let r = c.cmd("EXAMINE INBOX").await;
+    assert_eq!(r.lines("1 EXISTS").len(), 1, "{r:?}");
+    assert_eq!(c.cmd("STORE 1 +FLAGS (\\Seen)").await.status(), "NO");
+    assert_eq!(c.cmd("EXPUNGE").await.status(), "NO");
+    assert!(c.cmd("UNSELECT").await.ok());
+    assert_eq!(c.cmd("UNSELECT").await.status(), "BAD");
+    let r = c
+        .cmd("STATUS INBOX (MESSAGES SIZE HIGHESTMODSEQ DELETED)")
+        .await;
+    let line = r.lines("STATUS")[0];
+    assert!(
+        line.contains("MESSAGES 1") && line.contains("SIZE ") && line.contains("DELETED 0"),
+        "{line}"
+    );
+    assert_eq!(c.cmd("STATUS INBOX (FROBS)").await.status(), "BAD");
+    assert_eq!(c.cmd("STATUS Nowhere (MESSAGES)").await.status(), "NO");
+    let r = c.cmd("LOGOUT").await;
+    assert_eq!(r.lines("BYE").len(), 1);
+}
