@@ -13,6 +13,7 @@ mod import;
 mod mailboxes;
 mod output;
 mod schema;
+mod search;
 mod tune;
 mod users;
 
@@ -68,6 +69,8 @@ enum Verb {
     Import(import::Import),
     /// Export a mailbox as mbox or Maildir.
     Export(export::Export),
+    /// Search the archive with IMAP SEARCH keys.
+    Search(search::Search),
     /// Tune the database for a workload.
     #[command(subcommand)]
     Tune(Tune),
@@ -121,6 +124,8 @@ enum Show {
     Counts,
     /// Show the database's schema revision, this program's, and what an upgrade would run.
     Schema,
+    /// Show how a search is parsed and the SQL it becomes.
+    Search(search::ShowSearch),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,11 +217,13 @@ async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
         Verb::Change(Change::Password(a)) => users::change_password(ctx, a).await,
         Verb::Show(Show::Counts) => counts::show(ctx).await,
         Verb::Show(Show::Schema) => schema::show(ctx).await,
+        Verb::Show(Show::Search(a)) => search::show(ctx, a),
         Verb::Upgrade(Upgrade::Schema(a)) => schema::upgrade(ctx, a).await,
         Verb::Grant(Grant::Privileges(a)) => schema::grant(ctx, a).await,
         Verb::Check(Check::Config) => config::check(ctx),
         Verb::Import(a) => import::run(ctx, a).await,
         Verb::Export(a) => export::run(ctx, a).await,
+        Verb::Search(a) => search::run(ctx, a).await,
         Verb::Tune(Tune::Database(a)) => tune::run(ctx, a).await,
     }
 }

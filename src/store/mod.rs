@@ -2,6 +2,7 @@
 //! the pool, the schema revision and the privilege list from its callers.
 
 pub mod aliases;
+pub mod archive_search;
 pub mod auth;
 pub mod changes;
 mod connect;

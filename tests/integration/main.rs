@@ -8,6 +8,7 @@ mod cli_admin;
 mod cli_aliases;
 mod cli_export;
 mod cli_mailboxes;
+mod cli_search;
 mod cli_support;
 mod cli_users;
 mod imap_protocol;
