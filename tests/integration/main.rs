@@ -9,6 +9,7 @@ mod cli_aliases;
 mod cli_mailboxes;
 mod cli_support;
 mod cli_users;
+mod imap_clients;
 mod imap_protocol;
 mod imap_support;
 mod import_archive;
