@@ -12,6 +12,7 @@ mod cli_users;
 mod imap_clients;
 mod imap_protocol;
 mod imap_support;
+mod imap_tls;
 mod import_archive;
 mod import_corpus;
 mod import_crash;
