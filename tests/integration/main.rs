@@ -10,6 +10,7 @@ mod cli_mailboxes;
 mod cli_support;
 mod cli_users;
 mod imap_clients;
+mod imap_processes;
 mod imap_protocol;
 mod imap_support;
 mod imap_tls;
