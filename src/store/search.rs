@@ -48,6 +48,28 @@ pub async fn search(
         .collect())
 }
 
+/// As [`search`], with each UID's modseq: a search with a MODSEQ key
+/// answers with the highest modseq of what it found (RFC 7162 §3.1.5).
+pub async fn search_with_modseq(
+    client: &impl GenericClient,
+    user: i64,
+    mailbox: i64,
+    key: &SearchKey,
+) -> Result<Vec<(u32, u64)>, StoreError> {
+    let compiled = compile_selecting(key, "e.uid, e.modseq")?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &mailbox];
+    params.extend(compiled.params.iter().map(Param::as_sql));
+    let rows = client.query(&compiled.sql, &params).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Ok(uid) = u32::try_from(r.try_get::<_, i64>(0)?) else {
+            continue;
+        };
+        out.push((uid, super::select::to_u64(r.try_get(1)?, "modseq")?));
+    }
+    Ok(out)
+}
+
 /// The SQL and the parameters (as display strings) a search compiles to, for
 /// `aox show search` and for tests. The first two parameters are the user and
 /// the mailbox, shown as `<user>` and `<mailbox>`; the `n`th string is `$n`.
@@ -110,10 +132,14 @@ impl Compiled {
 }
 
 fn compile(key: &SearchKey) -> Result<Compiled, StoreError> {
+    compile_selecting(key, "e.uid")
+}
+
+fn compile_selecting(key: &SearchKey, columns: &str) -> Result<Compiled, StoreError> {
     let mut c = Compiled::default();
     let condition = condition(&mut c, key, 0)?;
     c.sql = format!(
-        "SELECT e.uid FROM mailbox_entries e WHERE e.user_id = $1 AND e.mailbox_id = $2 AND {condition} ORDER BY e.uid"
+        "SELECT {columns} FROM mailbox_entries e WHERE e.user_id = $1 AND e.mailbox_id = $2 AND {condition} ORDER BY e.uid"
     );
     Ok(c)
 }

@@ -131,6 +131,26 @@ pub async fn mailbox_state(
     Ok(state_row(client, user, name).await?.0)
 }
 
+/// How many messages of `mailbox` no session has claimed as `\Recent` yet
+/// (UIDs from `first_recent` on): the next session to select it will see
+/// them as `\Recent`, so STATUS RECENT counts them (RFC 3501 §6.3.10). A
+/// range scan on the entries' primary key, run only when RECENT is asked.
+pub async fn recent_count(
+    client: &impl GenericClient,
+    user: i64,
+    mailbox: i64,
+) -> Result<u64, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM mailboxes m JOIN mailbox_entries e \
+             ON e.user_id = m.user_id AND e.mailbox_id = m.id AND e.uid >= m.first_recent \
+             WHERE m.user_id = $1 AND m.id = $2",
+            &[&user, &mailbox],
+        )
+        .await?;
+    to_u64(row.try_get(0)?, "recent count")
+}
+
 /// Wraps a query yielding a `uid` column so that it returns only the UIDs
 /// that start or end a run of consecutive UIDs (gaps and islands), in order,
 /// as `(uid, starts, ends)`; [`islands`] turns them into a [`UidSet`]. A

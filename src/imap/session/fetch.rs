@@ -120,7 +120,9 @@ impl Session {
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
-        if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+        // RFC 7162 §3.1: once CONDSTORE is enabled, every untagged FETCH
+        // response carries MODSEQ, asked for or not.
+        if self.enabled.condstore && !items.contains(&FetchItem::ModSeq) {
             items.push(FetchItem::ModSeq);
         }
         let sets_seen = !read_only

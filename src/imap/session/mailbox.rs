@@ -84,6 +84,15 @@ impl Session {
             Ok(c) => c,
             Err(done) => return done,
         };
+        // RFC 9051 §6.3.7: a server MAY check that the mailbox exists. We
+        // do, so a typo is caught (as Dovecot and Archiveopteryx do); a
+        // subscription already held stays when its mailbox is deleted.
+        if on
+            && let Err(e) =
+                crate::store::select::mailbox_state(&**client, self.user_id(), &name).await
+        {
+            return super::store_failure(&e);
+        }
         match mailbox_ops::set_subscribed(&**client, self.user_id(), &name, on).await {
             Ok(()) if on => Done::ok("SUBSCRIBE completed"),
             Ok(()) => Done::ok("UNSUBSCRIBE completed"),

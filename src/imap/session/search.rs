@@ -53,23 +53,36 @@ impl Session {
             Ok(c) => c,
             Err(done) => return Ok(done),
         };
-        let found =
-            match crate::store::search::search(&**client, self.user_id(), mailbox, &key).await {
-                Ok(f) => f,
-                Err(e) => return Ok(super::store_failure(&e)),
-            };
+        let found = if uses_modseq {
+            crate::store::search::search_with_modseq(&**client, self.user_id(), mailbox, &key).await
+        } else {
+            crate::store::search::search(&**client, self.user_id(), mailbox, &key)
+                .await
+                .map(|uids| uids.into_iter().map(|u| (u, 0)).collect())
+        };
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => return Ok(super::store_failure(&e)),
+        };
         drop(client);
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Done::bad("select a mailbox first"));
         };
         // Messages the client has not been told of yet are left out.
+        let found: Vec<(u32, u64)> = found
+            .into_iter()
+            .filter(|(u, _)| sel.msns.uids().contains(*u))
+            .collect();
+        // RFC 7162 §3.1.5: a search with a MODSEQ key answers with the
+        // highest modseq of the messages it returns (none when none match).
+        let modseq = found.iter().map(|(_, m)| *m).max().filter(|_| uses_modseq);
         let numbers: Vec<u32> = if uid {
+            found.into_iter().map(|(u, _)| u).collect()
+        } else {
             found
                 .into_iter()
-                .filter(|u| sel.msns.uids().contains(*u))
+                .filter_map(|(u, _)| sel.msns.msn(u))
                 .collect()
-        } else {
-            found.into_iter().filter_map(|u| sel.msns.msn(u)).collect()
         };
         match ret {
             None => {
@@ -77,6 +90,9 @@ impl Session {
                 for n in &numbers {
                     line.push(' ');
                     line.push_str(&n.to_string());
+                }
+                if let Some(m) = modseq {
+                    line.push_str(&format!(" (MODSEQ {m})"));
                 }
                 self.untagged(&line);
             }
@@ -108,6 +124,9 @@ impl Session {
                     }
                 } else if options.contains(&SearchReturn::Count) {
                     line.push_str(" COUNT 0");
+                }
+                if let Some(m) = modseq {
+                    line.push_str(&format!(" MODSEQ {m}"));
                 }
                 self.untagged(&line);
             }

@@ -22,14 +22,21 @@ impl Session {
         let st = crate::store::select::mailbox_state(&**client, self.user_id(), name)
             .await
             .map_err(|e| super::store_failure(&e))?;
+        let recent = if items.contains(&StatusItem::Recent) {
+            crate::store::select::recent_count(&**client, self.user_id(), st.mailbox)
+                .await
+                .map_err(|e| super::store_failure(&e))?
+        } else {
+            0
+        };
         drop(client);
         let mut parts = Vec::new();
         for item in items {
             let (label, value) = match item {
                 StatusItem::Messages => ("MESSAGES", st.message_count.to_string()),
                 // \Recent belongs to the session that selects first; STATUS
-                // does not claim it, and reports none.
-                StatusItem::Recent => ("RECENT", "0".to_owned()),
+                // does not claim it, but counts what is still unclaimed.
+                StatusItem::Recent => ("RECENT", recent.to_string()),
                 StatusItem::UidNext => ("UIDNEXT", st.uidnext.to_string()),
                 StatusItem::UidValidity => ("UIDVALIDITY", st.uidvalidity.to_string()),
                 StatusItem::Unseen => ("UNSEEN", st.unseen_count.to_string()),
