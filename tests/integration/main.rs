@@ -11,6 +11,7 @@ mod cli_support;
 mod cli_users;
 mod imap_protocol;
 mod imap_support;
+mod imap_sync_clients;
 mod import_archive;
 mod import_corpus;
 mod import_crash;
