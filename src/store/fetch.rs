@@ -80,8 +80,12 @@ pub async fn fetch(
         .modseq_filter
         .map(|m| i64::try_from(m).unwrap_or(i64::MAX));
     // The ranges drive an index range scan each on the entries' primary key
-    // (DESIGN §4.4); the large texts are read only when asked for, since
-    // CASE keeps PostgreSQL from detoasting the others.
+    // (DESIGN §4.4). A LATERAL subquery fenced with OFFSET 0 (so it is not
+    // flattened back into a join) makes that the only plan: with a plain
+    // join, a mailbox not yet analysed (just imported) is estimated at one
+    // row, and the planner scans all its entries against the ranges — every
+    // FETCH of one UID then costs the whole mailbox. The large texts are read only
+    // when asked for, since CASE keeps PostgreSQL from detoasting the others.
     let rows = client
         .query(
             "SELECT e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
@@ -90,8 +94,10 @@ pub async fn fetch(
                     CASE WHEN $7 THEN m.bodystructure END, \
                     CASE WHEN $8 THEN m.body END \
              FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
-             JOIN mailbox_entries e ON e.user_id = $1 AND e.mailbox_id = $2 \
-                                   AND e.uid BETWEEN r.lo AND r.hi \
+             CROSS JOIN LATERAL ( \
+                 SELECT * FROM mailbox_entries \
+                 WHERE user_id = $1 AND mailbox_id = $2 AND uid BETWEEN r.lo AND r.hi \
+                 OFFSET 0) e \
              JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id \
              WHERE $5::bigint IS NULL OR e.modseq > $5 \
              ORDER BY e.uid",

@@ -15,6 +15,7 @@ mod imap_clients;
 mod imap_processes;
 mod imap_protocol;
 mod imap_support;
+mod imap_sync_clients;
 mod imap_tls;
 mod import_archive;
 mod import_corpus;
