@@ -190,6 +190,15 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
     if let Some(e) = first_error {
         return Err(e);
     }
+    // Fresh statistics, so the next IMAP session's plans see the new rows
+    // (a just-filled mailbox is otherwise estimated at a handful of rows
+    // until autovacuum gets to it). Sampling makes this quick at any size.
+    if tally.stored > 0 {
+        client
+            .batch_execute("ANALYZE mailbox_entries, messages, message_parts, message_search")
+            .await
+            .context("ANALYZE after the import")?;
+    }
     report(ctx, &args, &tally);
     Ok(())
 }
