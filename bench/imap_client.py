@@ -399,7 +399,8 @@ def table(paths):
             if o:
                 omed = summary(o)[0]
                 ratio = med / omed if omed > 0 else None
-            cells.append("-" if ratio is None else f"{ratio:.2f}")
+            cells.append("-" if ratio is None else
+                         f"{ratio:.2f}" if abs(ratio) >= 0.1 else f"{ratio:.2g}")
         rows.append(cells)
         if r.get("note"):
             notes.append(f"{r['op']}: {r['note']}")
