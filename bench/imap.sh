@@ -110,6 +110,7 @@ EOF
         $aox tune database mostly-reading >/dev/null
         as_postgres "$pgbin/psql" -q -h "$pgdata" -p "$pgport" -U postgres -d archiveopteryx \
             -c 'VACUUM ANALYZE' >/dev/null
+        echo "$((end - start))" >"$dir/import.seconds"
         log "imported in $((end - start)) s: $(head -1 "$dir/import.log")"
         echo "$stamp" >"$dir/imported"
     fi
@@ -209,6 +210,7 @@ EOF
         start=$(date +%s)
         doveadm -c "$conf" import -u bench "mbox:$dir/mbox:INBOX=$archive:INDEX=MEMORY" "" mailbox INBOX
         end=$(date +%s)
+        echo "$((end - start))" >"$dir/import.seconds"
         log "imported in $((end - start)) s: $(doveadm -c "$conf" mailbox status -u bench messages INBOX)"
         echo "$stamp" >"$dir/imported"
     fi
