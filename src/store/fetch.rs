@@ -25,6 +25,10 @@ pub struct FetchWanted {
     pub body: bool,
     /// The `message_parts` rows, for BODY[…], RFC822*, BINARY*.
     pub parts: bool,
+    /// THREADID (RFC 8474); without it (and without ENVELOPE, BODY and
+    /// BODYSTRUCTURE) the `messages` rows are not read at all, which is
+    /// most of the cost of a FLAGS-only FETCH.
+    pub thread: bool,
     /// CHANGEDSINCE (RFC 7162 §3.1.4.1): only entries whose modseq is
     /// greater than this.
     pub modseq_filter: Option<u64>,
@@ -86,21 +90,35 @@ pub async fn fetch(
     // row, and the planner scans all its entries against the ranges — every
     // FETCH of one UID then costs the whole mailbox. The large texts are read only
     // when asked for, since CASE keeps PostgreSQL from detoasting the others.
+    let needs_message = wanted.envelope || wanted.bodystructure || wanted.body || wanted.thread;
+    let (message_columns, message_join) = if needs_message {
+        (
+            "m.thread_id, CASE WHEN $6 THEN m.envelope END, CASE WHEN $7 THEN m.bodystructure END, \
+             CASE WHEN $8 THEN m.body END",
+            "JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id",
+        )
+    } else {
+        (
+            "NULL::bigint, CASE WHEN $6 THEN NULL::text END, CASE WHEN $7 THEN NULL::text END, \
+             CASE WHEN $8 THEN NULL::text END",
+            "",
+        )
+    };
+    let sql = format!(
+        "SELECT e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
+                e.keywords, e.internaldate, e.rfc822_size, e.message_id, {message_columns} \
+         FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
+         CROSS JOIN LATERAL ( \
+             SELECT * FROM mailbox_entries \
+             WHERE user_id = $1 AND mailbox_id = $2 AND uid BETWEEN r.lo AND r.hi \
+             OFFSET 0) e \
+         {message_join} \
+         WHERE $5::bigint IS NULL OR e.modseq > $5 \
+         ORDER BY e.uid"
+    );
     let rows = client
         .query(
-            "SELECT e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, \
-                    e.keywords, e.internaldate, e.rfc822_size, e.message_id, m.thread_id, \
-                    CASE WHEN $6 THEN m.envelope END, \
-                    CASE WHEN $7 THEN m.bodystructure END, \
-                    CASE WHEN $8 THEN m.body END \
-             FROM unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
-             CROSS JOIN LATERAL ( \
-                 SELECT * FROM mailbox_entries \
-                 WHERE user_id = $1 AND mailbox_id = $2 AND uid BETWEEN r.lo AND r.hi \
-                 OFFSET 0) e \
-             JOIN messages m ON m.user_id = e.user_id AND m.id = e.message_id \
-             WHERE $5::bigint IS NULL OR e.modseq > $5 \
-             ORDER BY e.uid",
+            &sql,
             &[
                 &user,
                 &mailbox,

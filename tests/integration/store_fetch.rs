@@ -128,6 +128,7 @@ const EVERYTHING: FetchWanted = FetchWanted {
     bodystructure: true,
     body: true,
     parts: true,
+    thread: true,
     modseq_filter: None,
 };
 
@@ -266,6 +267,7 @@ async fn fetch_loads_only_what_is_wanted() {
             bodystructure: bits & 2 != 0,
             body: bits & 4 != 0,
             parts: bits & 8 != 0,
+            thread: true,
             modseq_filter: None,
         };
         let rows = fetch(

@@ -16,8 +16,11 @@ use crate::store::fetch::{FetchRow, FetchWanted, chunks, fetch};
 use crate::store::flags::{FlagOp, store_flags};
 use crate::uidset::{SequenceSet, UidSet};
 
-/// Messages per metadata query.
+/// Messages per query when bodies are served (their parts come along).
 const CHUNK: u64 = 500;
+/// Messages per query when only entry data and precomputed texts are asked
+/// for: bigger chunks spread the per-query cost thinner on 1:*.
+const META_CHUNK: u64 = 5000;
 /// Bytes of messages whose body parts are loaded at once.
 const BODY_BATCH: u64 = 8 * 1024 * 1024;
 
@@ -188,9 +191,11 @@ impl Session {
             bodystructure: items.contains(&FetchItem::BodyStructure),
             body: items.contains(&FetchItem::Body),
             parts: wants_sections,
+            thread: items.contains(&FetchItem::ThreadId),
             modseq_filter: changed_since,
         };
-        for chunk in chunks(&uids, &known, CHUNK) {
+        let chunk_size = if wants_sections { CHUNK } else { META_CHUNK };
+        for chunk in chunks(&uids, &known, chunk_size) {
             let rows = match fetch(&**client, user, mailbox, &chunk, &wanted).await {
                 Ok(r) => r,
                 Err(e) => return Ok(super::store_failure(&e)),

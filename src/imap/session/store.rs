@@ -96,6 +96,7 @@ impl Session {
                 bodystructure: false,
                 body: false,
                 parts: false,
+                thread: false,
                 modseq_filter: None,
             };
             for chunk in chunks(&rest, &known, 1000) {
