@@ -20,6 +20,7 @@ mod import_support;
 mod import_tune;
 mod inject;
 mod installer;
+mod lmtp;
 mod privileges;
 mod schema_revision;
 mod server;
