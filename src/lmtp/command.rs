@@ -287,4 +287,17 @@ mod tests {
         assert_eq!(parse(b"VRFY alice").unwrap(), Command::Vrfy);
         assert_eq!(parse(b"\xff").unwrap_err().code, 500);
     }
+
+    proptest::proptest! {
+        /// Any line gets a command or a refusal with a 5xx code, never a panic.
+        #[test]
+        fn any_line_parses_or_is_refused_with_a_5xx(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+                                                     verb in proptest::sample::select(vec!["MAIL FROM:", "RCPT TO:", "LHLO ", ""])) {
+            let mut bytes = verb.as_bytes().to_vec();
+            bytes.extend_from_slice(&line);
+            if let Err(r) = parse(&bytes) {
+                proptest::prop_assert!((500..600).contains(&r.code));
+            }
+        }
+    }
 }

@@ -313,4 +313,47 @@ mod tests {
         f.push(b"x\n.\n");
         assert_eq!(frames(&mut f), vec![Frame::Message(b"x\n".to_vec())]);
     }
+
+    proptest::proptest! {
+        /// However the input is cut into reads, the frames are the same,
+        /// and nothing the client sends panics the framer.
+        #[test]
+        fn frames_do_not_depend_on_how_reads_split_the_input(
+            input in proptest::collection::vec(
+                proptest::sample::select(vec![b'.', b'\r', b'\n', b'a', b'D']), 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            data_first: bool,
+        ) {
+            let run = |pieces: &[&[u8]]| {
+                let mut f = framer(8, 40);
+                if data_first {
+                    f.start_data();
+                }
+                let mut out = Vec::new();
+                for p in pieces {
+                    f.push(p);
+                    while let Some(frame) = f.next_frame() {
+                        // A DATA line starts message data, as the session would.
+                        let data = frame == Frame::Line(b"D".to_vec());
+                        out.push(frame);
+                        if data {
+                            f.start_data();
+                        }
+                    }
+                }
+                out
+            };
+            let whole = run(&[&input]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&input[at..c]);
+                at = c;
+            }
+            pieces.push(&input[at..]);
+            proptest::prop_assert_eq!(run(&pieces), whole);
+        }
+    }
 }

@@ -24,6 +24,7 @@ mod lmtp;
 mod privileges;
 mod schema_revision;
 mod server;
+mod store_delivery;
 mod store_fetch;
 mod store_imap;
 mod store_mailbox_ops;
