@@ -627,3 +627,45 @@ async fn message_copy_directory_receives_each_delivered_message_named_by_sha256(
     assert!(name.ends_with(&format!("-{hash}")), "{name}");
     assert_eq!(served(&db, "alice", "INBOX").await, [expected.into_bytes()]);
 }
+
+#[tokio::test]
+async fn rfc6531_smtputf8_delivers_to_a_utf8_address_with_utf8_headers() {
+    let db = TestDb::new().await;
+    add_users(&db);
+    ok(&db.aox(&["add", "alias", "jörg@example.org", "alice"]));
+    let addr = start_lmtp(&db, &[]).await;
+    let mut c = Lmtp::ready(addr).await;
+    assert!(
+        c.one("MAIL FROM:<rené@example.net> SMTPUTF8 BODY=8BITMIME")
+            .await
+            .starts_with("250 ")
+    );
+    assert_eq!(
+        c.one("RCPT TO:<JÖRG@example.org>").await,
+        "250 2.1.5 recipient ok"
+    );
+    assert!(c.one("DATA").await.starts_with("354 "));
+    c.send("From: René <rené@example.net>\r\nSubject: Grüße\r\n\r\nÄpfel.\r\n.\r\n".as_bytes())
+        .await;
+    assert_eq!(c.line().await, "250 2.1.5 <JÖRG@example.org> delivered");
+    let got = served(&db, "alice", "INBOX").await;
+    assert_eq!(got.len(), 1);
+    let text = String::from_utf8(got[0].clone()).unwrap();
+    assert!(text.ends_with("\r\n\r\nÄpfel.\r\n"), "{text}");
+    // What arrived is kept byte for byte: its hash is the message's.
+    use sha2::Digest as _;
+    let arrived = "Return-Path: <rené@example.net>\r\nFrom: René <rené@example.net>\r\n\
+                   Subject: Grüße\r\n\r\nÄpfel.\r\n";
+    let hash = sha2::Sha256::digest(arrived.as_bytes()).to_vec();
+    let n: i64 = db
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM messages WHERE raw_sha256 = $1",
+            &[&hash],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
