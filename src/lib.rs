@@ -9,6 +9,7 @@ pub mod config;
 pub mod dev;
 pub mod imap;
 pub mod install;
+pub mod lmtp;
 pub mod mime;
 pub mod net;
 pub mod search;

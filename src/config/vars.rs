@@ -154,6 +154,8 @@ variables! {
     lmtp_address "lmtp-address": Text => &str = "127.0.0.1";
     /// The LMTP port.
     lmtp_port "lmtp-port": Port => u16 = 2026;
+    /// How many recipients one LMTP transaction may have; more get 452 4.5.3 (RFC 5321 §4.5.3.1.10).
+    lmtp_max_recipients "lmtp-max-recipients": Count<1, 100_000> => u32 = 1000;
     /// How many days deleted messages can still be undeleted.
     undelete_time "undelete-time": Days<0, 36500> => u32 = 49;
     /// Whether to announce and enforce IMAP QUOTA.

@@ -138,9 +138,154 @@ pub async fn inject(
         .ok_or_else(|| {
             StoreError::NotFound(format!("mailbox {mailbox} of user {user} does not exist"))
         })?;
-    let uidnext: i64 = row.get(0);
-    let modseq: i64 = row.get::<_, i64>(1) + 1;
+    let locked = Locked {
+        mailbox,
+        uidnext: row.get(0),
+        highest_modseq: row.get(1),
+    };
     let uidvalidity: i64 = row.get(2);
+    let (uids, modseq) = add_entries(&tx, user, &locked, batch, &message_ids, &keyword_ids).await?;
+    tx.commit().await?;
+    Ok(Injected {
+        uids,
+        uidvalidity,
+        modseq,
+        new_bodyparts,
+        new_bodypart_bytes,
+    })
+}
+
+/// Where one copy of a multi-mailbox injection went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// The user.
+    pub user: i64,
+    /// The mailbox.
+    pub mailbox: i64,
+    /// The UID it got.
+    pub uid: i64,
+    /// The mailbox's UIDVALIDITY.
+    pub uidvalidity: i64,
+    /// The mailbox's new highest modseq.
+    pub modseq: i64,
+}
+
+/// Stores `message` into every `(user, mailbox)` of `targets` in one
+/// transaction (LMTP's one message for many recipients): the body parts
+/// once, one messages row per distinct user (every key leads with the user,
+/// DESIGN.md §4.9), and one entry per distinct mailbox. The mailbox rows are
+/// locked last, by one statement in id order, so two deliveries to
+/// overlapping mailboxes wait for each other in one direction, never in a
+/// cycle.
+///
+/// The answer has one element per target, in order: `None` for a mailbox
+/// that no longer exists (deleted since it was looked up), which gets
+/// nothing. When no target exists, nothing at all is committed, so content
+/// is never stored without an entry referring to it. Any database error
+/// rolls the whole transaction back.
+pub async fn inject_many(
+    client: &mut Client,
+    targets: &[(i64, i64)],
+    message: &NewMessage,
+) -> Result<Vec<Option<Placed>>, StoreError> {
+    let batch = std::slice::from_ref(message);
+    let mut users: Vec<i64> = targets.iter().map(|t| t.0).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut mailboxes: Vec<(i64, i64)> = targets.to_vec();
+    mailboxes.sort_unstable_by_key(|&(u, m)| (m, u));
+    mailboxes.dedup();
+    if mailboxes.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let tx = client.transaction().await?;
+    store_bodyparts(&tx, batch).await?;
+    let mut message_ids: HashMap<i64, (i64, HashMap<String, i32>)> = HashMap::new();
+    for &user in &users {
+        let ids = store_messages(&tx, user, batch).await?;
+        let id = ids
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Invalid("a message id was not allocated".into()))?;
+        message_ids.insert(user, (id, keyword_ids(&tx, user, batch).await?));
+    }
+
+    // The mailbox rows last, all in one statement; ORDER BY runs below the
+    // row locking, so the rows are locked in id order.
+    let user_list: Vec<i64> = mailboxes.iter().map(|t| t.0).collect();
+    let mailbox_list: Vec<i64> = mailboxes.iter().map(|t| t.1).collect();
+    let rows = tx
+        .query(
+            "SELECT m.user_id, m.id, m.uidnext, m.highest_modseq, m.uidvalidity FROM mailboxes m \
+             JOIN unnest($1::int8[], $2::int8[]) AS t(u, b) ON m.user_id = t.u AND m.id = t.b \
+             WHERE NOT m.deleted ORDER BY m.id FOR UPDATE OF m",
+            &[&user_list, &mailbox_list],
+        )
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(vec![None; targets.len()]);
+    }
+    let mut placed: HashMap<(i64, i64), Placed> = HashMap::new();
+    for row in &rows {
+        let user: i64 = row.get(0);
+        let locked = Locked {
+            mailbox: row.get(1),
+            uidnext: row.get(2),
+            highest_modseq: row.get(3),
+        };
+        let Some((message_id, keywords)) = message_ids.get(&user) else {
+            continue;
+        };
+        let (uids, modseq) = add_entries(
+            &tx,
+            user,
+            &locked,
+            batch,
+            std::slice::from_ref(message_id),
+            keywords,
+        )
+        .await?;
+        if let Some(&uid) = uids.first() {
+            placed.insert(
+                (user, locked.mailbox),
+                Placed {
+                    user,
+                    mailbox: locked.mailbox,
+                    uid,
+                    uidvalidity: row.get(4),
+                    modseq,
+                },
+            );
+        }
+    }
+    tx.commit().await?;
+    Ok(targets.iter().map(|t| placed.get(t).cloned()).collect())
+}
+
+/// A mailbox row locked FOR UPDATE by the current transaction.
+struct Locked {
+    mailbox: i64,
+    uidnext: i64,
+    highest_modseq: i64,
+}
+
+/// The per-mailbox half of an injection, run with the mailbox row already
+/// locked: entries with consecutive UIDs and one new modseq, the counters,
+/// the change-log row and the NOTIFY (sent by PostgreSQL at commit, so
+/// listeners never hear of a batch that rolled back). Returns the UIDs and
+/// the modseq.
+async fn add_entries(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    locked: &Locked,
+    batch: &[NewMessage],
+    message_ids: &[i64],
+    keyword_ids: &HashMap<String, i32>,
+) -> Result<(Vec<i64>, i64), StoreError> {
+    let (mailbox, uidnext) = (locked.mailbox, locked.uidnext);
+    let modseq = locked.highest_modseq + 1;
     let n = batch.len() as i64;
     if uidnext + n > 4_294_967_296 {
         return Err(StoreError::Conflict(format!(
@@ -173,7 +318,7 @@ pub async fn inject(
     let writer = BinaryCopyInWriter::new(sink, &types);
     tokio::pin!(writer);
     let (mut unseen, mut deleted, mut size) = (0i64, 0i64, 0i64);
-    for ((m, uid), message_id) in batch.iter().zip(&uids).zip(&message_ids) {
+    for ((m, uid), message_id) in batch.iter().zip(&uids).zip(message_ids) {
         let keywords: Vec<i32> = m
             .keywords
             .iter()
@@ -222,14 +367,7 @@ pub async fn inject(
     let payload = format!("{user}:{mailbox}:{modseq}:{}", uidnext + n);
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &payload])
         .await?;
-    tx.commit().await?;
-    Ok(Injected {
-        uids,
-        uidvalidity,
-        modseq,
-        new_bodyparts,
-        new_bodypart_bytes,
-    })
+    Ok((uids, modseq))
 }
 
 /// Whether the store must keep `m`'s arriving bytes as a body part of their

@@ -8,6 +8,7 @@ pub mod changes;
 mod connect;
 pub mod copy;
 pub mod counts;
+pub mod delivery;
 mod error;
 pub mod expunge;
 pub mod fetch;
