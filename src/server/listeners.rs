@@ -81,7 +81,7 @@ impl Listeners {
             if !enabled {
                 continue;
             }
-            if !matches!(protocol, Protocol::Imap | Protocol::Imaps) {
+            if !matches!(protocol, Protocol::Imap | Protocol::Imaps | Protocol::Lmtp) {
                 tracing::warn!(
                     protocol = protocol.name(),
                     "{} is enabled in the configuration but not implemented yet; not listening",
@@ -145,8 +145,15 @@ pub async fn run(
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         let state = state.clone();
-                        let implicit_tls = protocol == Protocol::Imaps;
-                        tokio::spawn(crate::imap::serve(stream, peer, state, implicit_tls));
+                        match protocol {
+                            Protocol::Lmtp => {
+                                tokio::spawn(crate::lmtp::serve(stream, peer, state));
+                            }
+                            _ => {
+                                let implicit_tls = protocol == Protocol::Imaps;
+                                tokio::spawn(crate::imap::serve(stream, peer, state, implicit_tls));
+                            }
+                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "accept failed"),
                 }

@@ -194,7 +194,7 @@ async fn without_plaintext_permission_login_is_refused_and_advertised_as_disable
 }
 
 #[tokio::test]
-async fn enabled_but_unbuilt_protocols_are_logged_not_opened() {
+async fn the_server_listens_for_lmtp_beside_imap() {
     let db = TestDb::new().await;
     let (imap, lmtp) = (free_port(), free_port());
     append_config(
@@ -202,7 +202,9 @@ async fn enabled_but_unbuilt_protocols_are_logged_not_opened() {
         &format!("imap-address = 127.0.0.1\nimap-port = {imap}\nlmtp-port = {lmtp}\n"),
     );
     let server = Server::start(&db.config_path);
-    server.wait_for("LMTP is enabled in the configuration but not implemented yet");
+    // Listeners are logged in the order they are configured: IMAP first.
     server.wait_for("listening for IMAP");
-    assert!(TcpStream::connect(("127.0.0.1", lmtp)).is_err());
+    server.wait_for(&format!("listening for LMTP on 127.0.0.1:{lmtp}"));
+    let (mut reader, _writer) = connect(lmtp);
+    assert!(read_line(&mut reader).starts_with("220 "));
 }
