@@ -11,6 +11,7 @@ pub mod imap;
 pub mod install;
 pub mod mime;
 pub mod net;
+pub mod pop3;
 pub mod search;
 pub mod server;
 pub mod store;

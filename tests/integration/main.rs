@@ -20,6 +20,7 @@ mod import_support;
 mod import_tune;
 mod inject;
 mod installer;
+mod pop3;
 mod privileges;
 mod schema_revision;
 mod server;
