@@ -23,36 +23,39 @@ pub struct Maildrop {
 }
 
 /// The INBOX of `user` with its UIDs and sizes, in one statement (so the
-/// listing and the UIDVALIDITY come from one snapshot). The listing is two
-/// integers per message, read from the entries' primary key range and the
-/// narrow entry rows; no message content is touched.
+/// listing and the UIDVALIDITY come from one snapshot). The listing comes
+/// back as two arrays in one row, read in primary-key order from the narrow
+/// entry rows: 16 bytes a message on the way in, not a `Row` each, and no
+/// message content is touched.
 pub async fn maildrop(client: &impl GenericClient, user: i64) -> Result<Maildrop, StoreError> {
-    let rows = client
-        .query(
-            "SELECT b.id, b.uidvalidity, e.uid, e.rfc822_size \
+    let row = client
+        .query_opt(
+            "SELECT b.id, b.uidvalidity, \
+                    coalesce(array_agg(e.uid ORDER BY e.uid) FILTER (WHERE e.uid IS NOT NULL), '{}'), \
+                    coalesce(array_agg(e.rfc822_size ORDER BY e.uid) FILTER (WHERE e.uid IS NOT NULL), '{}') \
              FROM mailboxes b \
              LEFT JOIN mailbox_entries e ON e.user_id = b.user_id AND e.mailbox_id = b.id \
              WHERE b.user_id = $1 AND b.name = 'INBOX' AND NOT b.deleted \
-             ORDER BY e.uid",
+             GROUP BY b.id, b.uidvalidity",
             &[&user],
         )
-        .await?;
-    let Some(first) = rows.first() else {
-        return Err(StoreError::NotFound(format!("user {user} has no INBOX")));
-    };
-    let mailbox: i64 = first.try_get(0)?;
-    let uidvalidity = to_u32(first.try_get(1)?, "uidvalidity")?;
-    let mut messages = Vec::with_capacity(rows.len());
-    for r in &rows {
-        // The LEFT JOIN gives one row of NULLs for an empty INBOX.
-        let (Some(uid), Some(size)) = (r.try_get::<_, Option<i64>>(2)?, r.try_get(3)?) else {
-            continue;
-        };
-        messages.push((to_u32(uid, "uid")?, to_u64(size, "rfc822_size")?));
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user {user} has no INBOX")))?;
+    let uids: Vec<i64> = row.try_get(2)?;
+    let sizes: Vec<i64> = row.try_get(3)?;
+    if uids.len() != sizes.len() {
+        return Err(StoreError::Invalid(
+            "the maildrop listing is inconsistent".into(),
+        ));
     }
+    let messages = uids
+        .into_iter()
+        .zip(sizes)
+        .map(|(uid, size)| Ok((to_u32(uid, "uid")?, to_u64(size, "rfc822_size")?)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(Maildrop {
-        mailbox,
-        uidvalidity,
+        mailbox: row.try_get(0)?,
+        uidvalidity: to_u32(row.try_get(1)?, "uidvalidity")?,
         messages,
     })
 }
