@@ -861,3 +861,126 @@ async fn rfc1939_an_empty_maildrop_lists_nothing() {
         "+OK archiveopteryx POP3 server signing off"
     );
 }
+
+/// Runs fetchmail (Debian's) once against `addr` with `options` among the
+/// user options; each message goes, unchanged (`invisible`: no Received
+/// line; `no stripcr`: CRLF kept), to a file of its own in `home/mail`.
+/// Returns fetchmail's exit status (1 means "no mail").
+async fn fetchmail(home: &std::path::Path, addr: SocketAddr, options: &str) -> i32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mail = home.join("mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    let rc = home.join("fetchmailrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set no bouncemail\n\
+             set invisible\n\
+             poll {} with proto POP3 port {} uidl\n\
+             \tuser \"alice\" there with password \"secret\" is \"root\" here\n\
+             \tno stripcr no rewrite {options}\n\
+             \tmda \"cat > $(mktemp {}/m.XXXXXXXX)\"\n",
+            addr.ip(),
+            addr.port(),
+            mail.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = tokio::process::Command::new("fetchmail")
+        .env("HOME", home)
+        .env("FETCHMAILHOME", home)
+        .arg("-f")
+        .arg(&rc)
+        .arg("-i")
+        .arg(home.join("fetchids"))
+        .arg("--keep")
+        .arg("--nodetach")
+        .arg("--nosyslog")
+        .output()
+        .await
+        .unwrap();
+    let status = out.status.code().unwrap_or(-1);
+    assert!(
+        status == 0 || status == 1,
+        "fetchmail failed ({status}): {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    status
+}
+
+/// The messages fetchmail delivered, sorted.
+fn delivered(home: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = std::fs::read_dir(home.join("mail"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    all.sort();
+    all
+}
+
+async fn thousand_messages() -> Maildrop {
+    let raws: Vec<Vec<u8>> = (1..=1000)
+        .map(|i| plain(i, &format!(".dot line of message {i}\r\nSecond line.\r\n")))
+        .collect();
+    maildrop_with(raws).await
+}
+
+/// Every message as IMAP serves it, sorted; one connection, one fetch.
+async fn all_served(m: &Maildrop) -> Vec<Vec<u8>> {
+    let client = m.db.runtime().await;
+    let wanted = FetchWanted {
+        parts: true,
+        ..FetchWanted::default()
+    };
+    let rows = fetch(&client, m.user, m.inbox, &UidSet::everything(), &wanted)
+        .await
+        .unwrap();
+    let hashes: Vec<[u8; 32]> = rows
+        .iter()
+        .flat_map(|r| r.parts.iter().filter_map(|p| p.bodypart))
+        .collect();
+    let data = bodypart_data(&client, &hashes).await.unwrap();
+    let mut served: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| mime::render(&r.parts, &|h| data.get(h).cloned()).unwrap())
+        .collect();
+    served.sort();
+    served
+}
+
+#[tokio::test]
+async fn fetchmail_retrieves_1000_messages_over_pop3_and_stls_and_then_nothing_new() {
+    if std::process::Command::new("fetchmail")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("fetchmail is not installed (.ci/run installs it from Debian's packages)");
+    }
+    let m = thousand_messages().await;
+    let served = all_served(&m).await;
+    assert_eq!(served.len(), 1000);
+
+    // POP3 with a plaintext password (allowed by configuration).
+    let addr = start_pop3(&m.db, PLAINTEXT, false).await;
+    // fetchmail 6.4 tries STLS unasked unless told there is no TLS.
+    let home = crate::harness::reachable_temp_dir("aox-fetchmail-");
+    let plaintext = "sslproto ''";
+    assert_eq!(fetchmail(&home, addr, plaintext).await, 0);
+    assert_eq!(delivered(&home), served);
+    // With --keep, the UIDLs it kept say there is nothing new.
+    assert_eq!(fetchmail(&home, addr, plaintext).await, 1);
+    assert_eq!(delivered(&home).len(), 1000);
+
+    // POP3 with STLS, plaintext passwords refused outside TLS.
+    let cert = certificate(&m.db);
+    let tls = start_pop3(&m.db, &[("tls-certificate", cert.as_str())], false).await;
+    let home = crate::harness::reachable_temp_dir("aox-fetchmail-tls-");
+    let stls = "sslproto 'TLS1.2+' no sslcertck";
+    assert_eq!(fetchmail(&home, tls, stls).await, 0);
+    assert_eq!(delivered(&home), served);
+    assert_eq!(fetchmail(&home, tls, stls).await, 1);
+    assert_eq!(m.uids().await.len(), 1000);
+}
