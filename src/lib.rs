@@ -12,6 +12,7 @@ pub mod install;
 pub mod lmtp;
 pub mod mime;
 pub mod net;
+pub mod pop3;
 pub mod search;
 pub mod server;
 pub mod store;

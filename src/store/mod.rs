@@ -18,6 +18,7 @@ pub mod mailbox_ops;
 pub mod mailboxes;
 pub mod messages;
 pub mod notify;
+pub mod pop3;
 pub mod privileges;
 pub mod schema;
 pub mod search;

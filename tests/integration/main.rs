@@ -26,6 +26,7 @@ mod import_tune;
 mod inject;
 mod installer;
 mod lmtp;
+mod pop3;
 mod privileges;
 mod schema_revision;
 mod server;
