@@ -127,9 +127,8 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         ("allow-plaintext-passwords".into(), "always".into()),
         ("tls-certificate".into(), tls_file.display().to_string()),
         ("use-imaps".into(), "on".into()),
-        ("use-pop".into(), "off".into()),
-        ("use-pops".into(), "off".into()),
-        ("use-lmtp".into(), "off".into()),
+        ("use-pop".into(), "on".into()),
+        ("use-pops".into(), "on".into()),
     ];
     for (name, port) in DEV_PORTS {
         extra_config.push((name.into(), port.to_string()));
@@ -185,6 +184,14 @@ pub async fn prepare(data_dir: &Path) -> Result<DevInstance, DevError> {
         "  log in      IMAP {}:{}, user \"{DEMO_LOGIN}\", password \"{password}\"",
         config.imap_address(),
         config.imap_port()
+    );
+    println!(
+        "  also        IMAPS {}, POP3 {}, POP3S {}, LMTP {} (self-signed certificate {})",
+        config.imaps_port(),
+        config.pop_port(),
+        config.pops_port(),
+        config.lmtp_port(),
+        config.tls_certificate()
     );
     println!("  stop        Ctrl-C (stops PostgreSQL too)");
     Ok(DevInstance {

@@ -1,6 +1,5 @@
-//! The listeners the configuration asks for. Each logs one line when it is
-//! ready to accept connections; a protocol that is not built yet says so
-//! instead of opening a port that would answer nothing useful.
+//! The listeners the configuration asks for (IMAP, IMAPS, POP3, POP3S,
+//! LMTP). Each logs one line when it is ready to accept connections.
 
 use std::net::SocketAddr;
 
@@ -41,8 +40,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds every enabled and implemented protocol. Enabled protocols that
-    /// are not implemented yet are logged and skipped.
+    /// Binds every enabled protocol.
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
         let wanted = [
             (
@@ -79,14 +77,6 @@ impl Listeners {
         let mut bound = Vec::new();
         for (protocol, enabled, address, port) in wanted {
             if !enabled {
-                continue;
-            }
-            if !matches!(protocol, Protocol::Imap | Protocol::Imaps | Protocol::Lmtp) {
-                tracing::warn!(
-                    protocol = protocol.name(),
-                    "{} is enabled in the configuration but not implemented yet; not listening",
-                    protocol.name()
-                );
                 continue;
             }
             let addr = socket_address(address, port)?;
@@ -148,6 +138,10 @@ pub async fn run(
                         match protocol {
                             Protocol::Lmtp => {
                                 tokio::spawn(crate::lmtp::serve(stream, peer, state));
+                            }
+                            Protocol::Pop3 | Protocol::Pop3s => {
+                                let implicit_tls = protocol == Protocol::Pop3s;
+                                tokio::spawn(crate::pop3::serve(stream, peer, state, implicit_tls));
                             }
                             _ => {
                                 let implicit_tls = protocol == Protocol::Imaps;

@@ -67,8 +67,8 @@ pub enum StateError {
     /// TLS is configured but unusable, or needed and missing.
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
-    /// IMAPS is on but there is no certificate.
-    #[error("use-imaps is on but no tls-certificate is configured")]
+    /// IMAPS or POP3S is on but there is no certificate.
+    #[error("use-imaps or use-pops is on but no tls-certificate is configured")]
     NoCertificate,
 }
 
@@ -79,7 +79,7 @@ pub fn shared_state(
     db: &Db,
 ) -> Result<crate::imap::ServerState, StateError> {
     let tls = match config.tls_certificate() {
-        "" if config.use_imaps() => return Err(StateError::NoCertificate),
+        "" if config.use_imaps() || config.use_pops() => return Err(StateError::NoCertificate),
         "" => None,
         path => Some(crate::net::tls::acceptor(std::path::Path::new(path))?),
     };
