@@ -9,7 +9,7 @@ use tokio_postgres::{Client, Transaction};
 use super::StoreError;
 use super::changes::{entry_flags, lock_mailbox, notify, record};
 use super::inject::SystemFlags;
-use super::select::{UidFilter, islands, islands_sql, to_i64, to_u64};
+use super::select::{UidFilter, islands, islands_sql, to_i64, to_u32, to_u64};
 use crate::search::Flag;
 use crate::uidset::UidSet;
 
@@ -156,6 +156,44 @@ pub async fn store_flags(
     flags: &[Flag],
     unchanged_since: Option<u64>,
 ) -> Result<StoreOutcome, StoreError> {
+    store_flags_reporting(
+        client,
+        user,
+        mailbox,
+        uids,
+        op,
+        flags,
+        unchanged_since,
+        true,
+    )
+    .await
+}
+
+/// [`store_flags`] for STORE .SILENT without UNCHANGEDSINCE: the same
+/// change, but PostgreSQL sums up the changed rows into UID ranges and
+/// counter deltas instead of sending every row back, so `changed` is empty.
+pub async fn store_flags_silent(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    uids: &UidSet,
+    op: FlagOp,
+    flags: &[Flag],
+) -> Result<StoreOutcome, StoreError> {
+    store_flags_reporting(client, user, mailbox, uids, op, flags, None, false).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_flags_reporting(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    uids: &UidSet,
+    op: FlagOp,
+    flags: &[Flag],
+    unchanged_since: Option<u64>,
+    rows_wanted: bool,
+) -> Result<StoreOutcome, StoreError> {
     let tx = client.transaction().await?;
     let keywords = keyword_ids(&tx, user, flags, op != FlagOp::Remove).await?;
     let locked = lock_mailbox(&tx, user, mailbox).await?;
@@ -213,6 +251,56 @@ pub async fn store_flags(
                    n.was_seen, n.was_deleted",
         join = filter.join()
     );
+    if !rows_wanted {
+        // One row per run of consecutive changed UIDs, with that run's
+        // counter deltas: a STORE 1:* on a million messages sends back a
+        // handful of rows.
+        let summary = format!(
+            "WITH u AS ({sql}) \
+             SELECT min(uid), max(uid), sum(was_seen::int - seen::int)::bigint, \
+                    sum(deleted::int - was_deleted::int)::bigint \
+             FROM (SELECT uid, seen, deleted, was_seen, was_deleted, \
+                          uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
+             GROUP BY run ORDER BY 1"
+        );
+        let runs = tx
+            .query(
+                &summary,
+                &filter.params(&[&user, &mailbox, &keywords, &modseq, &since]),
+            )
+            .await?;
+        if runs.is_empty() {
+            tx.rollback().await?;
+            return Ok(StoreOutcome {
+                modseq: to_u64(locked.highest_modseq, "highest_modseq")?,
+                changed: Vec::new(),
+                modified,
+            });
+        }
+        let (mut unseen, mut deleted) = (0i64, 0i64);
+        let mut ranges = Vec::with_capacity(runs.len());
+        for r in &runs {
+            let (lo, hi): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            ranges.push((to_u32(lo, "uid")?, to_u32(hi, "uid")?));
+            unseen += r.try_get::<_, i64>(2)?;
+            deleted += r.try_get::<_, i64>(3)?;
+        }
+        let changed_uids = UidSet::from_ranges(ranges);
+        tx.execute(
+            "UPDATE mailboxes SET highest_modseq = $3, unseen_count = unseen_count + $4, \
+             deleted_count = deleted_count + $5 WHERE user_id = $1 AND id = $2",
+            &[&user, &mailbox, &modseq, &unseen, &deleted],
+        )
+        .await?;
+        record(&tx, user, mailbox, modseq, "flags", &changed_uids).await?;
+        notify(&tx, user, mailbox, modseq, locked.uidnext).await?;
+        tx.commit().await?;
+        return Ok(StoreOutcome {
+            modseq: to_u64(modseq, "modseq")?,
+            changed: Vec::new(),
+            modified,
+        });
+    }
     let rows = tx
         .query(
             &sql,

@@ -935,3 +935,51 @@ async fn speed_select_and_store_on_100000_entries() {
     assert_eq!(c.flags.len(), 100_000);
     assert_counters_exact(&rt, inbox).await;
 }
+
+#[tokio::test]
+async fn rfc9051_6_4_6_silent_store_changes_the_same_rows_and_counters_without_sending_them() {
+    let db = TestDb::new().await;
+    let (user, inbox, _) = alice(&db).await;
+    let mut rt = db.runtime().await;
+    fill(&db, &mut rt, user, inbox, 1000).await;
+    let before = mailbox_state(&rt, user, "INBOX").await.unwrap();
+    // Two runs of UIDs: 1:300 and 501:1000.
+    let set = UidSet::from_ranges([(1, 300), (501, 1000)]);
+    let out = archiveopteryx::store::flags::store_flags_silent(
+        &mut rt,
+        user,
+        inbox,
+        &set,
+        FlagOp::Add,
+        &[Flag::Seen, Flag::Deleted],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.modseq, before.highest_modseq + 1);
+    assert!(out.changed.is_empty());
+    assert_counters_exact(&rt, inbox).await;
+    let after = mailbox_state(&rt, user, "INBOX").await.unwrap();
+    assert_eq!(after.unseen_count, before.unseen_count - 800);
+    assert_eq!(after.deleted_count, before.deleted_count + 800);
+    let log = changes_log(&rt, inbox).await;
+    let at_modseq: Vec<_> = log.iter().filter(|c| c.0 == out.modseq as i64).collect();
+    assert_eq!(
+        at_modseq,
+        vec![
+            &(out.modseq as i64, "flags".to_owned(), 1, 300),
+            &(out.modseq as i64, "flags".to_owned(), 501, 1000)
+        ]
+    );
+    // Nothing left to change: no modseq used.
+    let again = archiveopteryx::store::flags::store_flags_silent(
+        &mut rt,
+        user,
+        inbox,
+        &set,
+        FlagOp::Add,
+        &[Flag::Seen],
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.modseq, out.modseq);
+}

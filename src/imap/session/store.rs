@@ -5,7 +5,7 @@ use super::{Done, Session, Writer};
 use crate::imap::proto::command::StoreMode;
 use crate::search::Flag;
 use crate::store::fetch::{FetchWanted, chunks, fetch};
-use crate::store::flags::{EntryFlags, FlagOp, store_flags};
+use crate::store::flags::{EntryFlags, FlagOp, store_flags, store_flags_silent};
 use crate::uidset::{SequenceSet, UidSet};
 
 impl Session {
@@ -47,17 +47,21 @@ impl Session {
         let outcome = if uids.is_empty() {
             None
         } else {
-            match store_flags(
-                &mut client,
-                user,
-                mailbox,
-                &uids,
-                op,
-                flags,
-                unchanged_since,
-            )
-            .await
-            {
+            let stored = if silent && unchanged_since.is_none() {
+                store_flags_silent(&mut client, user, mailbox, &uids, op, flags).await
+            } else {
+                store_flags(
+                    &mut client,
+                    user,
+                    mailbox,
+                    &uids,
+                    op,
+                    flags,
+                    unchanged_since,
+                )
+                .await
+            };
+            match stored {
                 Ok(o) => Some(o),
                 Err(e) => return Ok(super::store_failure(&e)),
             }
