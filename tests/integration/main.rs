@@ -27,6 +27,7 @@ mod inject;
 mod installer;
 mod lmtp;
 mod pop3;
+mod postfix;
 mod privileges;
 mod schema_revision;
 mod server;
