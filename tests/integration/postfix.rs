@@ -165,7 +165,11 @@ impl Postfix {
             .arg("-p")
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 }
 
@@ -186,8 +190,7 @@ with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
     for frm, to, msg in mails:
         s.sendmail(frm, [to], msg.encode())
 "#;
-    let json = serde_json::to_string(&mails.iter().map(|(f, t, m)| (f, t, m)).collect::<Vec<_>>())
-        .unwrap();
+    let json = serde_json::to_string(mails).unwrap();
     let out = tokio::process::Command::new("python3")
         .arg("-c")
         .arg(script)
