@@ -80,20 +80,7 @@ async fn keyword_ids(
     if create && ids.len() < names.len() {
         let mut missing = names.clone();
         missing.sort_unstable();
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",
-            &[&user],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO keywords (user_id, id, name) \
-             SELECT $1, coalesce((SELECT max(id) FROM keywords WHERE user_id = $1), 0) + ord, n::citext \
-             FROM unnest($2::text[]) WITH ORDINALITY AS u(n, ord) \
-             WHERE NOT EXISTS (SELECT 1 FROM keywords k WHERE k.user_id = $1 AND k.name = n::citext) \
-             ON CONFLICT (user_id, name) DO NOTHING",
-            &[&user, &missing],
-        )
-        .await?;
+        super::inject::create_keywords(tx, user, &missing).await?;
         ids = tx
             .query(lookup, &[&user, &names])
             .await?

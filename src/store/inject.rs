@@ -647,6 +647,32 @@ async fn copy_messages(
     Ok(())
 }
 
+/// Creates the keywords named (those that exist already are skipped).
+/// Creation for one user is serialised by a transaction-level advisory lock
+/// (key 7), since ids are allocated per user as max + 1. Every path that
+/// creates keywords (delivery, STORE) goes through here.
+pub(crate) async fn create_keywords(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    names: &[&str],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",
+        &[&user],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO keywords (user_id, id, name) \
+         SELECT $1, coalesce((SELECT max(id) FROM keywords WHERE user_id = $1), 0) + ord, n::citext \
+         FROM unnest($2::text[]) WITH ORDINALITY AS u(n, ord) \
+         WHERE NOT EXISTS (SELECT 1 FROM keywords k WHERE k.user_id = $1 AND k.name = n::citext) \
+         ON CONFLICT (user_id, name) DO NOTHING",
+        &[&user, &names],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Ids for the batch's keywords, creating the new ones. Keyword creation
 /// for one user is serialised by a transaction-level advisory lock, since
 /// ids are allocated per user as max + 1.
@@ -678,19 +704,7 @@ async fn keyword_ids(
         .collect();
     missing.sort_unstable();
     if !missing.is_empty() {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(7, $1::int8::bit(32)::int4)",
-            &[&user],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO keywords (user_id, id, name) \
-             SELECT $1, coalesce((SELECT max(id) FROM keywords WHERE user_id = $1), 0) + ord, n::citext \
-             FROM unnest($2::text[]) WITH ORDINALITY AS u(n, ord) \
-             ON CONFLICT (user_id, name) DO NOTHING",
-            &[&user, &missing],
-        )
-        .await?;
+        create_keywords(tx, user, &missing).await?;
         ids = tx
             .query(lookup, &[&user, &names])
             .await?
