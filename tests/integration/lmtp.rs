@@ -534,6 +534,67 @@ async fn rfc2033_4_2_a_database_failure_is_451_4_3_0_per_recipient_and_nothing_i
 }
 
 #[tokio::test]
+async fn rfc2033_4_2_the_database_gone_mid_delivery_is_451_and_nothing_is_lost() {
+    let db = TestDb::new().await;
+    add_users(&db);
+    let addr = start_lmtp(&db, &[]).await;
+    let mut c = Lmtp::ready(addr).await;
+    assert!(
+        c.one("MAIL FROM:<carol@example.net>")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(
+        c.one("RCPT TO:<alice@example.org>")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(c.one("RCPT TO:<bob@example.org>").await.starts_with("250 "));
+    assert!(c.one("DATA").await.starts_with("354 "));
+    // The database goes away under the server: every connection to it is
+    // terminated and new ones are refused, as when PostgreSQL is stopped.
+    let su = crate::harness::superuser("postgres").await;
+    su.batch_execute(&format!(
+        "ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{0}' AND pid <> pg_backend_pid()",
+        db.name
+    ))
+    .await
+    .unwrap();
+    c.send(format!("{}.\r\n", message("lost?")).as_bytes())
+        .await;
+    for rcpt in ["alice@example.org", "bob@example.org"] {
+        let line = c.line().await;
+        assert!(line.starts_with(&format!("451 4.3.0 <{rcpt}>")), "{line}");
+    }
+    su.batch_execute(&format!(
+        "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+        db.name
+    ))
+    .await
+    .unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM messages").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM mailbox_entries").await, 0);
+    // The MTA retries on the same session once the database is back.
+    assert!(
+        c.one("MAIL FROM:<carol@example.net>")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(
+        c.one("RCPT TO:<alice@example.org>")
+            .await
+            .starts_with("250 ")
+    );
+    assert!(c.one("DATA").await.starts_with("354 "));
+    c.send(format!("{}.\r\n", message("retried")).as_bytes())
+        .await;
+    assert_eq!(c.line().await, "250 2.1.5 <alice@example.org> delivered");
+    assert_eq!(count(&db, "SELECT count(*) FROM mailbox_entries").await, 1);
+}
+
+#[tokio::test]
 async fn use_subaddressing_delivers_user_plus_tag_to_user() {
     let db = TestDb::new().await;
     add_users(&db);
