@@ -238,7 +238,20 @@ async fn store_flags_reporting(
                    n.was_seen, n.was_deleted",
         join = filter.join()
     );
-    if !rows_wanted {
+    let params = filter.params(&[&user, &mailbox, &keywords, &modseq, &since]);
+    let (mut unseen, mut deleted) = (0i64, 0i64);
+    let mut changed = Vec::new();
+    let changed_uids = if rows_wanted {
+        for r in &tx.query(&sql, &params).await? {
+            let e = entry_flags(r)?;
+            let (was_seen, was_deleted): (bool, bool) = (r.try_get(8)?, r.try_get(9)?);
+            unseen += i64::from(was_seen) - i64::from(e.flags.seen);
+            deleted += i64::from(e.flags.deleted) - i64::from(was_deleted);
+            changed.push(e);
+        }
+        changed.sort_unstable_by_key(|e| e.uid);
+        UidSet::from_values(changed.iter().map(|e| e.uid))
+    } else {
         // One row per run of consecutive changed UIDs, with that run's
         // counter deltas: a STORE 1:* on a million messages sends back a
         // handful of rows.
@@ -250,51 +263,16 @@ async fn store_flags_reporting(
                           uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
              GROUP BY run ORDER BY 1"
         );
-        let runs = tx
-            .query(
-                &summary,
-                &filter.params(&[&user, &mailbox, &keywords, &modseq, &since]),
-            )
-            .await?;
-        if runs.is_empty() {
-            tx.rollback().await?;
-            return Ok(StoreOutcome {
-                modseq: to_u64(locked.highest_modseq, "highest_modseq")?,
-                changed: Vec::new(),
-                modified,
-            });
-        }
-        let (mut unseen, mut deleted) = (0i64, 0i64);
-        let mut ranges = Vec::with_capacity(runs.len());
-        for r in &runs {
+        let mut ranges = Vec::new();
+        for r in &tx.query(&summary, &params).await? {
             let (lo, hi): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
             ranges.push((to_u32(lo, "uid")?, to_u32(hi, "uid")?));
             unseen += r.try_get::<_, i64>(2)?;
             deleted += r.try_get::<_, i64>(3)?;
         }
-        let changed_uids = UidSet::from_ranges(ranges);
-        tx.execute(
-            "UPDATE mailboxes SET highest_modseq = $3, unseen_count = unseen_count + $4, \
-             deleted_count = deleted_count + $5 WHERE user_id = $1 AND id = $2",
-            &[&user, &mailbox, &modseq, &unseen, &deleted],
-        )
-        .await?;
-        record(&tx, user, mailbox, modseq, "flags", &changed_uids).await?;
-        notify(&tx, user, mailbox, modseq, locked.uidnext).await?;
-        tx.commit().await?;
-        return Ok(StoreOutcome {
-            modseq: to_u64(modseq, "modseq")?,
-            changed: Vec::new(),
-            modified,
-        });
-    }
-    let rows = tx
-        .query(
-            &sql,
-            &filter.params(&[&user, &mailbox, &keywords, &modseq, &since]),
-        )
-        .await?;
-    if rows.is_empty() {
+        UidSet::from_ranges(ranges)
+    };
+    if changed_uids.is_empty() {
         // Nothing written: no modseq is used up, nothing to tell anyone.
         tx.rollback().await?;
         return Ok(StoreOutcome {
@@ -303,18 +281,6 @@ async fn store_flags_reporting(
             modified,
         });
     }
-
-    let (mut unseen, mut deleted) = (0i64, 0i64);
-    let mut changed = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let e = entry_flags(r)?;
-        let (was_seen, was_deleted): (bool, bool) = (r.try_get(8)?, r.try_get(9)?);
-        unseen += i64::from(was_seen) - i64::from(e.flags.seen);
-        deleted += i64::from(e.flags.deleted) - i64::from(was_deleted);
-        changed.push(e);
-    }
-    changed.sort_unstable_by_key(|e| e.uid);
-    let changed_uids = UidSet::from_values(changed.iter().map(|e| e.uid));
 
     tx.execute(
         "UPDATE mailboxes SET highest_modseq = $3, unseen_count = unseen_count + $4, \
