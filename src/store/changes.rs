@@ -195,8 +195,8 @@ pub async fn changes_since(
     } else {
         let filter = UidFilter::new(known, "e", 3);
         let inner = format!(
-            "SELECT e.uid FROM mailbox_entries e{} WHERE e.user_id = $1 AND e.mailbox_id = $2",
-            filter.join()
+            "SELECT e.uid FROM {} WHERE e.user_id = $1 AND e.mailbox_id = $2",
+            filter.entries()
         );
         let rows = client
             .query(&islands_sql(&inner), &filter.params(&[&user, &mailbox]))
@@ -218,9 +218,9 @@ pub async fn changes_since(
             let filter = UidFilter::new(&candidates, "e", 4);
             let sql = format!(
                 "SELECT e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, e.keywords \
-                 FROM mailbox_entries e{} WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 \
+                 FROM {} WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 \
                  ORDER BY e.uid",
-                filter.join()
+                filter.entries()
             );
             let rows = client
                 .query(&sql, &filter.params(&[&user, &mailbox, &since_db]))

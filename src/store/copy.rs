@@ -58,8 +58,8 @@ async fn copy_locked(
     // $1 user, $2 source, then the ranges.
     let filter = UidFilter::new(uids, "o", 3);
     let inner = format!(
-        "SELECT o.uid FROM mailbox_entries o{} WHERE o.user_id = $1 AND o.mailbox_id = $2",
-        filter.join()
+        "SELECT o.uid FROM {} WHERE o.user_id = $1 AND o.mailbox_id = $2",
+        filter.entries()
     );
     let rows = tx
         .query(&islands_sql(&inner), &filter.params(&[&user, &from]))
@@ -94,7 +94,7 @@ async fn copy_locked(
     let sql = format!(
         "WITH src AS ( \
            SELECT o.*, row_number() OVER (ORDER BY o.uid) AS n \
-           FROM mailbox_entries o{} WHERE o.user_id = $1 AND o.mailbox_id = $2), \
+           FROM {} WHERE o.user_id = $1 AND o.mailbox_id = $2), \
          ins AS ( \
            INSERT INTO mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, \
                                         flagged, deleted, draft, keywords, internaldate, rfc822_size) \
@@ -103,7 +103,7 @@ async fn copy_locked(
            RETURNING seen, deleted, rfc822_size) \
          SELECT count(*), count(*) FILTER (WHERE NOT seen), count(*) FILTER (WHERE deleted), \
                 coalesce(sum(rfc822_size), 0)::bigint FROM ins",
-        filter.join()
+        filter.entries()
     );
     let counts = tx
         .query_one(&sql, &filter.params(&[&user, &from, &to, &first, &modseq]))

@@ -93,6 +93,9 @@ async fn keyword_ids(
     Ok(ids)
 }
 
+/// The system flags' columns, in the order of [`SystemFlags`].
+const FLAG_COLUMNS: [&str; 5] = ["seen", "answered", "flagged", "deleted", "draft"];
+
 /// The SQL for a system flag's new value: a constant when the STORE names
 /// it (or replaces all flags), else the entry's old value. Only literals
 /// and column names come from here; nothing a client wrote reaches SQL text.
@@ -197,9 +200,9 @@ async fn store_flags_reporting(
             // Before the UPDATE: afterwards every changed row has a modseq above it.
             let failed = UidFilter::new(uids, "o", 4);
             let inner = format!(
-                "SELECT o.uid FROM mailbox_entries o{} \
+                "SELECT o.uid FROM {} \
                  WHERE o.user_id = $1 AND o.mailbox_id = $2 AND o.modseq > $3",
-                failed.join()
+                failed.entries()
             );
             let rows = tx
                 .query(
@@ -212,65 +215,79 @@ async fn store_flags_reporting(
     };
 
     let named = |f: Flag| flags.contains(&f);
-    let set = [
-        ("seen", named(Flag::Seen)),
-        ("answered", named(Flag::Answered)),
-        ("flagged", named(Flag::Flagged)),
-        ("deleted", named(Flag::Deleted)),
-        ("draft", named(Flag::Draft)),
-    ]
-    .map(|(c, n)| format!("{} AS {c}", flag_expr(op, n, c)))
-    .join(", ");
+    let named_flags = [Flag::Seen, Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Draft];
+    let set = FLAG_COLUMNS
+        .iter()
+        .zip(named_flags)
+        .map(|(c, f)| flag_expr(op, named(f), c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let keyword_sql = keywords_expr(op, !keywords.is_empty());
-    let sql = format!(
-        "UPDATE mailbox_entries e \
-         SET seen = n.seen, answered = n.answered, flagged = n.flagged, deleted = n.deleted, \
-             draft = n.draft, keywords = n.keywords, modseq = $4 \
-         FROM (SELECT o.uid, o.seen AS was_seen, o.deleted AS was_deleted, {set}, \
-                      {keyword_sql} AS keywords \
-               FROM (SELECT $3::int[] AS ids) AS kw, mailbox_entries o{join} \
-               WHERE o.user_id = $1 AND o.mailbox_id = $2 \
-                 AND ($5::bigint IS NULL OR o.modseq <= $5)) AS n \
-         WHERE e.user_id = $1 AND e.mailbox_id = $2 AND e.uid = n.uid \
-           AND (e.seen, e.answered, e.flagged, e.deleted, e.draft, e.keywords) \
-               IS DISTINCT FROM (n.seen, n.answered, n.flagged, n.deleted, n.draft, n.keywords) \
-         RETURNING e.uid, e.modseq, e.seen, e.answered, e.flagged, e.deleted, e.draft, e.keywords, \
-                   n.was_seen, n.was_deleted",
-        join = filter.join()
+    let new_seen = flag_expr(op, named(Flag::Seen), "seen");
+    let new_deleted = flag_expr(op, named(Flag::Deleted), "deleted");
+    // Two parts of one statement, both over the same snapshot and never
+    // joined to each other: `old` sums the counter deltas from the rows as
+    // they were (the same expressions give their new values), and `u`
+    // updates the rows that change. A self-join to get the old values back
+    // can be planned as a rescan per entry (see UidFilter::entries).
+    let (ranges, in_ranges) = filter.update_ranges();
+    let old = format!(
+        "old AS ( \
+           SELECT coalesce(sum(o.seen::int - ({new_seen})::int), 0)::bigint AS unseen, \
+                  coalesce(sum(({new_deleted})::int - o.deleted::int), 0)::bigint AS deleted \
+           FROM {entries} \
+           WHERE o.user_id = $1 AND o.mailbox_id = $2 AND ($5::bigint IS NULL OR o.modseq <= $5))",
+        entries = filter.entries()
+    );
+    let update = format!(
+        "u AS ( \
+           UPDATE mailbox_entries o \
+           SET ({columns}, keywords, modseq) = ({set}, {keyword_sql}, $4) \
+           FROM (SELECT $3::int[] AS ids) AS kw{ranges} \
+           WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} \
+             AND ($5::bigint IS NULL OR o.modseq <= $5) \
+             AND ({columns}, o.keywords) IS DISTINCT FROM ({set}, {keyword_sql}) \
+           RETURNING o.uid, o.modseq, o.seen, o.answered, o.flagged, o.deleted, o.draft, o.keywords)",
+        columns = FLAG_COLUMNS.join(", "),
     );
     let params = filter.params(&[&user, &mailbox, &keywords, &modseq, &since]);
-    let (mut unseen, mut deleted) = (0i64, 0i64);
     let mut changed = Vec::new();
-    let changed_uids = if rows_wanted {
-        for r in &tx.query(&sql, &params).await? {
-            let e = entry_flags(r)?;
-            let (was_seen, was_deleted): (bool, bool) = (r.try_get(8)?, r.try_get(9)?);
-            unseen += i64::from(was_seen) - i64::from(e.flags.seen);
-            deleted += i64::from(e.flags.deleted) - i64::from(was_deleted);
-            changed.push(e);
-        }
-        changed.sort_unstable_by_key(|e| e.uid);
-        UidSet::from_values(changed.iter().map(|e| e.uid))
-    } else {
-        // One row per run of consecutive changed UIDs, with that run's
-        // counter deltas: a STORE 1:* on a million messages sends back a
-        // handful of rows.
-        let summary = format!(
-            "WITH u AS ({sql}) \
-             SELECT min(uid), max(uid), sum(was_seen::int - seen::int)::bigint, \
-                    sum(deleted::int - was_deleted::int)::bigint \
-             FROM (SELECT uid, seen, deleted, was_seen, was_deleted, \
-                          uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
-             GROUP BY run ORDER BY 1"
+    let (unseen, deleted, changed_uids) = if rows_wanted {
+        let sql = format!(
+            "WITH {old}, {update} \
+             SELECT u.*, old.unseen, old.deleted FROM old LEFT JOIN u ON true ORDER BY u.uid"
         );
-        let mut ranges = Vec::new();
-        for r in &tx.query(&summary, &params).await? {
-            let (lo, hi): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-            ranges.push((to_u32(lo, "uid")?, to_u32(hi, "uid")?));
-            unseen += r.try_get::<_, i64>(2)?;
-            deleted += r.try_get::<_, i64>(3)?;
+        let (mut unseen, mut deleted) = (0i64, 0i64);
+        for r in &tx.query(&sql, &params).await? {
+            (unseen, deleted) = (r.try_get(8)?, r.try_get(9)?);
+            if r.try_get::<_, Option<i64>>(0)?.is_some() {
+                changed.push(entry_flags(r)?);
+            }
         }
-        UidSet::from_ranges(ranges)
+        let uids = UidSet::from_values(changed.iter().map(|e| e.uid));
+        (unseen, deleted, uids)
+    } else {
+        // One row per run of consecutive changed UIDs: a STORE 1:* on a
+        // million messages sends back a handful of rows.
+        let sql = format!(
+            "WITH {old}, {update} \
+             SELECT runs.low, runs.high, old.unseen, old.deleted \
+             FROM old LEFT JOIN ( \
+               SELECT min(uid) AS low, max(uid) AS high \
+               FROM (SELECT uid, uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
+               GROUP BY run) AS runs ON true \
+             ORDER BY 1"
+        );
+        let (mut unseen, mut deleted) = (0i64, 0i64);
+        let mut ranges = Vec::new();
+        for r in &tx.query(&sql, &params).await? {
+            (unseen, deleted) = (r.try_get(2)?, r.try_get(3)?);
+            let (lo, hi): (Option<i64>, Option<i64>) = (r.try_get(0)?, r.try_get(1)?);
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                ranges.push((to_u32(lo, "uid")?, to_u32(hi, "uid")?));
+            }
+        }
+        (unseen, deleted, UidSet::from_ranges(ranges))
     };
     if changed_uids.is_empty() {
         // Nothing written: no modseq is used up, nothing to tell anyone.

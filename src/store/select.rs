@@ -189,35 +189,60 @@ pub(crate) fn is_everything(uids: &UidSet) -> bool {
     uids.ranges() == [(1, u32::MAX)]
 }
 
-/// A UID range restriction on table alias `alias`, binding the bounds as
-/// parameters `$n` and `$n+1` (which the caller appends last), or nothing
-/// when the set is everything (DESIGN.md §4.4: `1:*` is no predicate).
+/// A mailbox's entries restricted to a UID set, binding the bounds as
+/// parameters `$n` and `$n+1` (which the caller appends last), with nothing
+/// bound when the set is everything (DESIGN.md §4.4: `1:*` is no predicate).
+/// The statements using it have the user as `$1` and the mailbox as `$2`.
 pub(crate) struct UidFilter {
     bounds: Option<(Vec<i64>, Vec<i64>)>,
-    join: String,
+    alias: String,
+    first_param: usize,
 }
 
 impl UidFilter {
     pub(crate) fn new(uids: &UidSet, alias: &str, first_param: usize) -> UidFilter {
-        if is_everything(uids) {
-            return UidFilter {
-                bounds: None,
-                join: String::new(),
-            };
-        }
-        let (a, b) = (first_param, first_param + 1);
         UidFilter {
-            bounds: Some(uids.bounds()),
-            join: format!(
-                " JOIN unnest(${a}::bigint[], ${b}::bigint[]) AS r(lo, hi) \
-                 ON {alias}.uid BETWEEN r.lo AND r.hi"
-            ),
+            bounds: (!is_everything(uids)).then(|| uids.bounds()),
+            alias: alias.to_string(),
+            first_param,
         }
     }
 
-    /// The JOIN clause (with a leading space), empty for everything.
-    pub(crate) fn join(&self) -> &str {
-        &self.join
+    /// A FROM item: the entries of mailbox `$2` of user `$1` within the
+    /// set, named by the alias. Each range drives an index range scan on
+    /// the primary key, in a LATERAL subquery fenced with OFFSET 0 so it is
+    /// not flattened into a join: with a join, a mailbox whose statistics
+    /// predate its contents (just copied or imported, estimated at a row)
+    /// can be planned as a loop over its entries rescanning the ranges'
+    /// entries for each, quadratic in the mailbox size.
+    pub(crate) fn entries(&self) -> String {
+        let alias = &self.alias;
+        if self.bounds.is_none() {
+            return format!("mailbox_entries {alias}");
+        }
+        let (a, b) = (self.first_param, self.first_param + 1);
+        format!(
+            "unnest(${a}::bigint[], ${b}::bigint[]) AS r(lo, hi) \
+             CROSS JOIN LATERAL (SELECT * FROM mailbox_entries \
+               WHERE user_id = $1 AND mailbox_id = $2 AND uid BETWEEN r.lo AND r.hi \
+               OFFSET 0) {alias}"
+        )
+    }
+
+    /// For an UPDATE, whose target cannot be a LATERAL subquery: a FROM
+    /// item (with a leading comma) and a condition (with a leading AND) on
+    /// the target alias, both empty for everything. The target is joined
+    /// to the ranges alone, never to another scan of the entries, so the
+    /// worst plan costs entries × ranges, not entries².
+    pub(crate) fn update_ranges(&self) -> (String, String) {
+        if self.bounds.is_none() {
+            return (String::new(), String::new());
+        }
+        let (a, b) = (self.first_param, self.first_param + 1);
+        (
+            format!(", unnest(${a}::bigint[], ${b}::bigint[]) AS r(lo, hi)"),
+            format!(" AND {}.uid BETWEEN r.lo AND r.hi", self.alias),
+        )
     }
 
     /// `params` followed by the bounds, when there are any.

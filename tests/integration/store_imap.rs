@@ -10,7 +10,7 @@ use archiveopteryx::search::Flag;
 use archiveopteryx::store::changes::changes_since;
 use archiveopteryx::store::copy::{copy, move_messages};
 use archiveopteryx::store::expunge::expunge;
-use archiveopteryx::store::flags::{FlagOp, store_flags};
+use archiveopteryx::store::flags::{FlagOp, store_flags, store_flags_silent};
 use archiveopteryx::store::inject::{self, NewMessage, SystemFlags};
 use archiveopteryx::store::notify::{MailboxEvent, spawn_listener};
 use archiveopteryx::store::select::{keyword_names, mailbox_state, select};
@@ -982,4 +982,89 @@ async fn rfc9051_6_4_6_silent_store_changes_the_same_rows_and_counters_without_s
     .await
     .unwrap();
     assert_eq!(again.modseq, out.modseq);
+}
+
+/// Entries of `mailbox_entries` read so far, by every connection: the
+/// statistics flush forced here happens before the reply, so what `client`
+/// did before is counted.
+async fn entries_read(client: &Client) -> i64 {
+    client
+        .execute("SELECT pg_stat_force_next_flush()", &[])
+        .await
+        .unwrap();
+    client
+        .query_one(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) \
+             FROM pg_stat_user_tables WHERE relname = 'mailbox_entries'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A mailbox just filled by COPY has no statistics of its own (ANALYZE last
+/// ran while it was empty), so the planner believes it holds a row or two.
+/// Every UID-set statement must still read each entry a bounded number of
+/// times: a plan that rescans the entries once per entry made a STORE on
+/// 100,000 just-copied messages run for minutes.
+#[tokio::test]
+async fn statements_on_a_just_copied_mailbox_read_each_entry_a_bounded_number_of_times() {
+    const N: i64 = 4_000;
+    let db = TestDb::new().await;
+    let (user, inbox, archive) = alice(&db).await;
+    let mut runtime = db.runtime().await;
+    fill(&db, &mut runtime, user, inbox, N).await;
+    db.owner()
+        .await
+        .batch_execute("ALTER TABLE mailbox_entries SET (autovacuum_enabled = false)")
+        .await
+        .unwrap();
+    // The superuser may force statistics flushes; the store functions only
+    // need a client, so the same connection runs them.
+    let mut c = db.superuser().await;
+    let all = UidSet::everything();
+    copy(&mut c, user, inbox, &all, archive).await.unwrap();
+
+    let bound = |op: &str, read: i64| {
+        assert!(
+            read <= 6 * N,
+            "{op} on {N} just-copied entries read {read} entries"
+        );
+    };
+    let mut before = entries_read(&c).await;
+    let mut step = |op: &'static str, now: i64| {
+        bound(op, now - before);
+        before = now;
+    };
+    store_flags_silent(&mut c, user, archive, &all, FlagOp::Add, &[Flag::Seen])
+        .await
+        .unwrap();
+    step("STORE 1:* +FLAGS.SILENT", entries_read(&c).await);
+    let most = set(&[(2, N as u32 - 1)]);
+    let out = store_flags(&mut c, user, archive, &most, FlagOp::Add, &[Flag::Flagged], None)
+        .await
+        .unwrap();
+    assert_eq!(out.changed.len(), N as usize - 2);
+    step("STORE 2:n-1 +FLAGS", entries_read(&c).await);
+    store_flags(&mut c, user, archive, &most, FlagOp::Remove, &[Flag::Flagged], Some(1))
+        .await
+        .unwrap();
+    step("STORE (UNCHANGEDSINCE 1)", entries_read(&c).await);
+    store_flags_silent(&mut c, user, archive, &most, FlagOp::Add, &[Flag::Deleted])
+        .await
+        .unwrap();
+    step("STORE 2:n-1 +FLAGS.SILENT", entries_read(&c).await);
+    let half = set(&[(1, N as u32 / 2)]);
+    move_messages(&mut c, user, archive, &half, inbox, user)
+        .await
+        .unwrap();
+    step("MOVE 1:n/2", entries_read(&c).await);
+    let gone = expunge(&mut c, user, archive, None, user, "expunge")
+        .await
+        .unwrap();
+    assert_eq!(gone.uids.len(), N as u64 / 2 - 1);
+    step("EXPUNGE", entries_read(&c).await);
+    assert_counters_exact(&c, archive).await;
+    assert_counters_exact(&c, inbox).await;
 }
