@@ -215,7 +215,13 @@ async fn store_flags_reporting(
     };
 
     let named = |f: Flag| flags.contains(&f);
-    let named_flags = [Flag::Seen, Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Draft];
+    let named_flags = [
+        Flag::Seen,
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Draft,
+    ];
     let set = FLAG_COLUMNS
         .iter()
         .zip(named_flags)

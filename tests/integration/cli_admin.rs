@@ -189,6 +189,7 @@ async fn cli_check_config_accepts_a_good_file_and_names_the_bad_line() {
     assert_eq!(v["ok"], true);
 
     let dir = harness::reachable_temp_dir("aox-cli-config-");
+    let dir = dir.path();
     let bad = dir.join("archiveopteryx.conf");
     std::fs::write(&bad, "db-name = x\n# a comment\nbogus-variable = 1\n").unwrap();
     let o = harness::run_aox(&bad, &["check", "config"], None);
@@ -199,7 +200,6 @@ async fn cli_check_config_accepts_a_good_file_and_names_the_bad_line() {
 
     let o = harness::run_aox(&dir.join("missing.conf"), &["check", "config"], None);
     assert!(fails(&o).contains("missing.conf"), "{}", stderr(&o));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
@@ -212,6 +212,7 @@ async fn cli_unreachable_database_is_a_clear_error() {
         .unwrap()
         .port();
     let dir = harness::reachable_temp_dir("aox-cli-closed-");
+    let dir = dir.path();
     for file in ["archiveopteryx.conf", "aoxsuper.conf"] {
         let text = std::fs::read_to_string(db.config_path.with_file_name(file)).unwrap();
         let text: String = text
@@ -231,7 +232,6 @@ async fn cli_unreachable_database_is_a_clear_error() {
     assert!(err.contains("cannot connect to database"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert_eq!(err.lines().count(), 1, "one line, no backtrace: {err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

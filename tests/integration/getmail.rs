@@ -185,11 +185,12 @@ async fn rfc1939_getmail_retrieves_50_messages_as_imap_serves_them_and_then_noth
     assert_eq!(served.len(), 50);
     let addr = start_pop3(&db).await;
     let home = crate::harness::reachable_temp_dir("aox-getmail-");
+    let home = home.path();
 
-    let first = getmail(&home, addr, false).await;
+    let first = getmail(home, addr, false).await;
     assert!(first.contains("50 messages ("), "{first}");
     assert_eq!(first.matches(" delivered").count(), 50, "{first}");
-    let got = delivered(&home);
+    let got = delivered(home);
     assert_eq!(got.len(), 50);
     // One message byte for byte, then all of them.
     assert!(
@@ -201,15 +202,15 @@ async fn rfc1939_getmail_retrieves_50_messages_as_imap_serves_them_and_then_noth
 
     // The UIDLs getmail remembers say nothing is new (RFC 1939 §7: a
     // unique-id is stable across sessions).
-    let second = getmail(&home, addr, false).await;
+    let second = getmail(home, addr, false).await;
     assert!(
         second.contains(" 0 messages (0 bytes) retrieved, 50 skipped"),
         "{second}"
     );
     assert!(!second.contains(" delivered"), "{second}");
-    assert_eq!(delivered(&home).len(), 50);
+    assert_eq!(delivered(home).len(), 50);
 
     // Nothing was deleted on the server.
     assert_eq!(all_served(&db, user, inbox).await, served);
-    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(home);
 }

@@ -35,21 +35,18 @@ extern "C" fn stop_cluster_at_exit() {
     }
 }
 
-/// A directory the `postgres` OS user can traverse when we run as root.
-pub fn reachable_temp_dir(prefix: &str) -> PathBuf {
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .unwrap()
-        .keep();
+/// A directory the `postgres` OS user can traverse when we run as root,
+/// removed when dropped.
+pub fn reachable_temp_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
 pub fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
-        let base = reachable_temp_dir("aox-test-");
+        let base = reachable_temp_dir("aox-test-").keep();
         let cluster = PrivateCluster::start(&ClusterOptions {
             data_dir: base.join("pgdata"),
             port: None,

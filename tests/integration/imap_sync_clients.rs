@@ -25,12 +25,12 @@ const LOCAL_NEW: u32 = 3;
 
 /// An account with 5,000 generated messages in INBOX and a few in a second
 /// folder, served on a loopback port.
-async fn account() -> (TestDb, SocketAddr, PathBuf) {
+async fn account() -> (TestDb, SocketAddr, tempfile::TempDir) {
     let db = TestDb::new().await;
     add_alice(&db);
     let addr = start_server(&db, &[]).await;
     let dir = reachable_temp_dir("aox-sync-");
-    let mbox = dir.join("a.mbox");
+    let mbox = dir.path().join("a.mbox");
     let out = std::process::Command::new("python3")
         .arg(corpus_dir().join("gen-mbox.py"))
         .args(["-n", &INBOX_MESSAGES.to_string(), "-s", "5"])
@@ -278,6 +278,7 @@ async fn down_up_and_again<F, Fut>(
 #[tokio::test]
 async fn mbsync_syncs_5000_messages_down_and_changes_up_without_duplicates() {
     let (_db, addr, dir) = account().await;
+    let dir = dir.path();
     let mail = dir.join("mbsync-mail");
     std::fs::create_dir_all(&mail).unwrap();
     let config = dir.join("mbsyncrc");
@@ -296,11 +297,10 @@ async fn mbsync_syncs_5000_messages_down_and_changes_up_without_duplicates() {
     )
     .unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let home = dir.clone();
+    let home = dir;
     down_up_and_again(addr, &mail, &mail.join("INBOX"), "mbsync", |label| {
         let config = config.clone();
-        let home = home.clone();
-        async move { run(label, "mbsync", &["-c", &config, "-a"], &home).await }
+        async move { run(label, "mbsync", &["-c", &config, "-a"], home).await }
     })
     .await;
 }
@@ -308,6 +308,7 @@ async fn mbsync_syncs_5000_messages_down_and_changes_up_without_duplicates() {
 #[tokio::test]
 async fn offlineimap_syncs_5000_messages_down_and_changes_up_without_duplicates() {
     let (_db, addr, dir) = account().await;
+    let dir = dir.path();
     let mail = dir.join("offlineimap-mail");
     std::fs::create_dir_all(&mail).unwrap();
     let config = dir.join("offlineimaprc");
@@ -326,11 +327,10 @@ async fn offlineimap_syncs_5000_messages_down_and_changes_up_without_duplicates(
     )
     .unwrap();
     let config = config.to_str().unwrap().to_owned();
-    let home = dir.clone();
+    let home = dir;
     down_up_and_again(addr, &mail, &mail.join("INBOX"), "oimap", |label| {
         let config = config.clone();
-        let home = home.clone();
-        async move { run(label, "offlineimap", &["-c", &config, "-u", "basic"], &home).await }
+        async move { run(label, "offlineimap", &["-c", &config, "-u", "basic"], home).await }
     })
     .await;
 }

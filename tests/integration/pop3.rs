@@ -967,20 +967,22 @@ async fn fetchmail_retrieves_1000_messages_over_pop3_and_stls_and_then_nothing_n
     let addr = start_pop3(&m.db, PLAINTEXT, false).await;
     // fetchmail 6.4 tries STLS unasked unless told there is no TLS.
     let home = crate::harness::reachable_temp_dir("aox-fetchmail-");
+    let home = home.path();
     let plaintext = "sslproto ''";
-    assert_eq!(fetchmail(&home, addr, plaintext).await, 0);
-    assert_eq!(delivered(&home), served);
+    assert_eq!(fetchmail(home, addr, plaintext).await, 0);
+    assert_eq!(delivered(home), served);
     // With --keep, the UIDLs it kept say there is nothing new.
-    assert_eq!(fetchmail(&home, addr, plaintext).await, 1);
-    assert_eq!(delivered(&home).len(), 1000);
+    assert_eq!(fetchmail(home, addr, plaintext).await, 1);
+    assert_eq!(delivered(home).len(), 1000);
 
     // POP3 with STLS, plaintext passwords refused outside TLS.
     let cert = certificate(&m.db);
     let tls = start_pop3(&m.db, &[("tls-certificate", cert.as_str())], false).await;
     let home = crate::harness::reachable_temp_dir("aox-fetchmail-tls-");
+    let home = home.path();
     let stls = "sslproto 'TLS1.2+' no sslcertck";
-    assert_eq!(fetchmail(&home, tls, stls).await, 0);
-    assert_eq!(delivered(&home), served);
-    assert_eq!(fetchmail(&home, tls, stls).await, 1);
+    assert_eq!(fetchmail(home, tls, stls).await, 0);
+    assert_eq!(delivered(home), served);
+    assert_eq!(fetchmail(home, tls, stls).await, 1);
     assert_eq!(m.uids().await.len(), 1000);
 }

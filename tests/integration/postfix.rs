@@ -102,7 +102,7 @@ impl Postfix {
     /// Configures and starts an instance that relays `example.org` to
     /// `lmtp` and accepts SMTP from loopback on a port of its own.
     fn start(lmtp: SocketAddr) -> Postfix {
-        let dir = crate::harness::reachable_temp_dir("aox-postfix-");
+        let dir = crate::harness::reachable_temp_dir("aox-postfix-").keep();
         let etc = dir.join("etc");
         std::fs::create_dir_all(&etc).unwrap();
         std::fs::create_dir_all(dir.join("queue")).unwrap();

@@ -1042,14 +1042,30 @@ async fn statements_on_a_just_copied_mailbox_read_each_entry_a_bounded_number_of
         .unwrap();
     step("STORE 1:* +FLAGS.SILENT", entries_read(&c).await);
     let most = set(&[(2, N as u32 - 1)]);
-    let out = store_flags(&mut c, user, archive, &most, FlagOp::Add, &[Flag::Flagged], None)
-        .await
-        .unwrap();
+    let out = store_flags(
+        &mut c,
+        user,
+        archive,
+        &most,
+        FlagOp::Add,
+        &[Flag::Flagged],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(out.changed.len(), N as usize - 2);
     step("STORE 2:n-1 +FLAGS", entries_read(&c).await);
-    store_flags(&mut c, user, archive, &most, FlagOp::Remove, &[Flag::Flagged], Some(1))
-        .await
-        .unwrap();
+    store_flags(
+        &mut c,
+        user,
+        archive,
+        &most,
+        FlagOp::Remove,
+        &[Flag::Flagged],
+        Some(1),
+    )
+    .await
+    .unwrap();
     step("STORE (UNCHANGEDSINCE 1)", entries_read(&c).await);
     store_flags_silent(&mut c, user, archive, &most, FlagOp::Add, &[Flag::Deleted])
         .await
