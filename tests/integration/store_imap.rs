@@ -624,7 +624,7 @@ async fn rfc4315_copy_keeps_flags_and_keywords_and_maps_source_to_dest_uids() {
 }
 
 #[tokio::test]
-async fn rfc6851_move_leaves_the_source_without_them_and_tombstones_with_reason_move() {
+async fn rfc6851_move_takes_the_entries_with_their_flags_and_leaves_no_tombstones() {
     let db = TestDb::new().await;
     let (user, inbox, archive) = alice(&db).await;
     let mut rt = db.runtime().await;
@@ -637,7 +637,7 @@ async fn rfc6851_move_leaves_the_source_without_them_and_tombstones_with_reason_
     let source_before = mailbox_state(&rt, user, "INBOX").await.unwrap();
 
     // Not only \Deleted entries move.
-    let out = move_messages(&mut rt, user, inbox, &set(&[(1, 2)]), archive, user)
+    let out = move_messages(&mut rt, user, inbox, &set(&[(1, 2)]), archive)
         .await
         .unwrap();
     assert_eq!(out.copy.source, set(&[(1, 2)]));
@@ -654,17 +654,29 @@ async fn rfc6851_move_leaves_the_source_without_them_and_tombstones_with_reason_
         .map(|r| r.get(0))
         .collect();
     assert_eq!(left, [3]);
-    let reasons: Vec<(i64, String)> = rt
+    // The messages live on in Archive: nothing for undelete to restore.
+    let tombstones: i64 = rt
+        .query_one("SELECT count(*) FROM expunged_entries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tombstones, 0);
+    let moved: Vec<(i64, bool, Vec<String>)> = rt
         .query(
-            "SELECT uid, reason FROM expunged_entries WHERE mailbox_id = $1 ORDER BY uid",
-            &[&inbox],
+            "SELECT e.uid, e.seen, ARRAY(SELECT k.name::text FROM keywords k \
+                    WHERE k.user_id = e.user_id AND k.id = ANY(e.keywords)) \
+             FROM mailbox_entries e WHERE mailbox_id = $1 ORDER BY uid",
+            &[&archive],
         )
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    assert_eq!(reasons, [(1, "move".to_string()), (2, "move".to_string())]);
+    assert_eq!(
+        moved,
+        [(1, true, vec![]), (2, false, vec!["Work".to_string()])]
+    );
     assert_counters_exact(&rt, inbox).await;
     assert_counters_exact(&rt, archive).await;
     assert_eq!(
@@ -674,8 +686,8 @@ async fn rfc6851_move_leaves_the_source_without_them_and_tombstones_with_reason_
     let s = mailbox_state(&rt, user, "Archive").await.unwrap();
     assert_eq!((s.message_count, s.unseen_count), (2, 1));
 
-    // A MOVE within one mailbox: new UIDs, the old ones tombstoned.
-    let same = move_messages(&mut rt, user, archive, &set(&[(1, 1)]), archive, user)
+    // A MOVE within one mailbox: new UIDs, the old ones expunged.
+    let same = move_messages(&mut rt, user, archive, &set(&[(1, 1)]), archive)
         .await
         .unwrap();
     assert_eq!(same.copy.dest, set(&[(3, 3)]));
@@ -1072,7 +1084,7 @@ async fn statements_on_a_just_copied_mailbox_read_each_entry_a_bounded_number_of
         .unwrap();
     step("STORE 2:n-1 +FLAGS.SILENT", entries_read(&c).await);
     let half = set(&[(1, N as u32 / 2)]);
-    move_messages(&mut c, user, archive, &half, inbox, user)
+    move_messages(&mut c, user, archive, &half, inbox)
         .await
         .unwrap();
     step("MOVE 1:n/2", entries_read(&c).await);

@@ -50,7 +50,7 @@ impl Session {
             ));
         }
         let copied = if is_move {
-            crate::store::copy::move_messages(&mut client, user, from, &uids, to, user)
+            crate::store::copy::move_messages(&mut client, user, from, &uids, to)
                 .await
                 .map(|m| m.copy)
         } else {
