@@ -20,7 +20,14 @@ pub enum TextSearchError {
 /// the shell split it, so `subject "two words"` keeps the phrase whole: a
 /// word with spaces or quotes is quoted again before parsing.
 pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
-    let text = words
+    from_text(&to_text(words))
+}
+
+/// The words as one search text, each quoted again where the shell's
+/// splitting would otherwise be lost: the form retention policies and legal
+/// holds store, which [`from_text`] reads back to the same tree.
+pub fn to_text(words: &[String]) -> String {
+    words
         .iter()
         .map(|w| {
             if w.is_empty() || w.contains([' ', '"', '\\', '(', ')', '{', '%', '*']) && !is_set(w) {
@@ -31,8 +38,12 @@ pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
             }
         })
         .collect::<Vec<_>>()
-        .join(" ");
-    let key = crate::imap::proto::parse::parse_search_text(&text)
+        .join(" ")
+}
+
+/// Parses a search text (as [`to_text`] writes it) for use outside a session.
+pub fn from_text(text: &str) -> Result<SearchKey, TextSearchError> {
+    let key = crate::imap::proto::parse::parse_search_text(text)
         .map_err(|e| TextSearchError::Syntax(e.text))?;
     outside_session(key)
 }

@@ -6,7 +6,7 @@ use tokio_postgres::{Client, Transaction};
 
 use super::StoreError;
 use super::changes::{Locked, lock_mailboxes, notify, record};
-use super::expunge::expunge_locked;
+use super::expunge::{Leaving, expunge_locked};
 use super::select::{UidFilter, islands, islands_sql, to_u32, to_u64};
 use crate::uidset::UidSet;
 
@@ -192,17 +192,19 @@ pub async fn move_messages(
         });
     }
     let modseq = source_row.next_modseq()?;
+    let first_uid = copy.dest.first().map_or(0, i64::from);
     let gone = expunge_locked(
         &tx,
         user,
         from,
-        &copy.source.bounds(),
+        &copy.source,
         false,
         modseq,
         by,
-        "move",
+        Leaving::Move { to, first_uid },
     )
-    .await?;
+    .await?
+    .gone;
     if gone != copy.source {
         return Err(StoreError::Conflict(format!(
             "mailbox {from} changed during a move"
