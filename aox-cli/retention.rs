@@ -93,7 +93,10 @@ async fn add(ctx: &Ctx, policy: NewPolicy<'_>) -> anyhow::Result<()> {
     let what = if policy.search.is_empty() {
         String::new()
     } else {
-        format!(" matching {}", archiveopteryx::search::to_text(policy.search))
+        format!(
+            " matching {}",
+            archiveopteryx::search::to_text(policy.search)
+        )
     };
     let message = match policy.action {
         Action::Retain => format!("Policy {id}: keep {scope}{what} for {period}"),
@@ -145,7 +148,9 @@ pub async fn show(ctx: &Ctx) -> anyhow::Result<()> {
     ])
     .numeric(&[0, 2]);
     for p in retention::list(&client).await? {
-        let days = p.days.map_or_else(|| "forever".to_string(), |d| d.to_string());
+        let days = p
+            .days
+            .map_or_else(|| "forever".to_string(), |d| d.to_string());
         listing.push(
             vec![
                 p.id.to_string(),

@@ -257,7 +257,10 @@ async fn expunge_all(
             &[&user, &id, &modseq, &low, &high],
         )
         .await?;
-        let (low, high) = (super::select::to_u32(low, "uid")?, super::select::to_u32(high, "uid")?);
+        let (low, high) = (
+            super::select::to_u32(low, "uid")?,
+            super::select::to_u32(high, "uid")?,
+        );
         super::audit::tombstones(
             tx,
             user,

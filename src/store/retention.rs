@@ -90,9 +90,7 @@ pub async fn add(client: &impl GenericClient, p: &NewPolicy<'_>) -> Result<i64, 
     }
     let days = p
         .days
-        .map(|d| {
-            i32::try_from(d).map_err(|_| StoreError::Invalid(format!("{d} days is too many")))
-        })
+        .map(|d| i32::try_from(d).map_err(|_| StoreError::Invalid(format!("{d} days is too many"))))
         .transpose()?;
     let search_text = if p.search.is_empty() {
         None
