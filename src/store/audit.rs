@@ -21,16 +21,23 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::StoreError;
 use crate::uidset::UidSet;
 
-/// The actor text for a user acting over a protocol: NULL `by` (the
-/// command line) is `aox`.
-const ACTOR_OF_BY: &str = "coalesce((SELECT u.login::text FROM users u WHERE u.id = $3), 'aox')";
+/// The audit INSERT for entries about to leave a mailbox, as a CTE body
+/// over `c(uid, message_id)`: `$1` user, `$2` mailbox, `$6` the acting user
+/// id (NULL: the command line), `$7` action, `$8` reason, and for a move
+/// `$9` the target mailbox and `$10` the first new UID there (the i-th UID
+/// in order became `$10 + i`, RFC 4315 COPYUID order). Used by the
+/// expunge's counting statement, so auditing costs it no statement.
+pub(crate) const LEAVING_SQL: &str = "INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
+     SELECT coalesce((SELECT u.login::text FROM users u WHERE u.id = $6), 'aox'), $7, $1, $2, c.uid, m.raw_sha256, \
+            CASE WHEN $9::bigint IS NULL THEN $8 \
+                 ELSE 'to mailbox ' || $9::bigint || ' as uid ' || ($10::bigint - 1 + row_number() OVER (ORDER BY c.uid)) END \
+     FROM c JOIN messages m ON m.user_id = $1 AND m.id = c.message_id";
 
-/// One row per tombstone that `modseq` wrote in `mailbox` within `uids`,
-/// as `action` (`expunge` or `move`) by user `by` (None: the command line),
-/// with `reason` as the detail — or, for a move, where each message went:
-/// the i-th tombstone in UID order became `first_uid + i` in `moved_to`
-/// (RFC 4315 COPYUID order). Tombstone UIDs are unique in a mailbox, so the
-/// ranges and the modseq find exactly this transaction's rows by the key.
+/// One row per tombstone that `modseq` wrote in `mailbox` within `uids`
+/// (a whole mailbox emptied by DELETE or RENAME INBOX), as `action` by user
+/// `by` (None: the command line), with `reason` as the detail. Tombstone
+/// UIDs are unique in a mailbox, so the ranges and the modseq find exactly
+/// this transaction's rows by the key.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn tombstones(
     tx: &Transaction<'_>,
@@ -41,38 +48,20 @@ pub(crate) async fn tombstones(
     uids: &UidSet,
     action: &str,
     reason: &str,
-    moved_to: Option<(i64, i64)>,
 ) -> Result<(), StoreError> {
     if uids.is_empty() {
         return Ok(());
     }
     let (lows, highs) = uids.bounds();
-    let (to_mailbox, first_uid) = moved_to.unzip();
-    let sql = format!(
+    tx.execute(
         "INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
-         SELECT {ACTOR_OF_BY}, $5, x.user_id, x.mailbox_id, x.uid, m.raw_sha256, \
-                CASE WHEN $7::bigint IS NULL THEN $6 \
-                     ELSE 'to mailbox ' || $7::bigint || ' as uid ' \
-                          || ($8::bigint - 1 + row_number() OVER (ORDER BY x.uid)) END \
-         FROM unnest($9::bigint[], $10::bigint[]) AS r(lo, hi) \
+         SELECT coalesce((SELECT u.login::text FROM users u WHERE u.id = $3), 'aox'), $5, \
+                x.user_id, x.mailbox_id, x.uid, m.raw_sha256, $6 \
+         FROM unnest($7::bigint[], $8::bigint[]) AS r(lo, hi) \
          JOIN expunged_entries x ON x.user_id = $1 AND x.mailbox_id = $2 AND x.uid BETWEEN r.lo AND r.hi \
                                 AND x.modseq = $4 \
-         JOIN messages m ON m.user_id = x.user_id AND m.id = x.message_id"
-    );
-    tx.execute(
-        &sql,
-        &[
-            &user,
-            &mailbox,
-            &by,
-            &modseq,
-            &action,
-            &reason,
-            &to_mailbox,
-            &first_uid,
-            &lows,
-            &highs,
-        ],
+         JOIN messages m ON m.user_id = x.user_id AND m.id = x.message_id",
+        &[&user, &mailbox, &by, &modseq, &action, &reason, &lows, &highs],
     )
     .await?;
     Ok(())

@@ -79,14 +79,39 @@ pub(crate) async fn expunge_locked(
         return Ok(nothing);
     }
     let (lows, highs) = candidates.bounds();
+    let (action, to_mailbox, first_uid) = match leaving {
+        Leaving::Expunge(_) => ("expunge", None, None),
+        Leaving::Move { to, first_uid } => ("move", Some(to), Some(first_uid)),
+    };
+    // The audit rows ride on the counting statement (the one extra cost
+    // the audit trail may add, here none): under the row lock it reads
+    // exactly the entries expunge_entries removes next, and if the two
+    // ever differed the check below rolls everything back.
     let counts = tx
         .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE NOT e.seen), count(*) FILTER (WHERE e.deleted), \
-                    coalesce(sum(e.rfc822_size), 0)::bigint \
-             FROM mailbox_entries e JOIN unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
-               ON e.uid BETWEEN r.lo AND r.hi \
-             WHERE e.user_id = $1 AND e.mailbox_id = $2 AND (NOT $5 OR e.deleted)",
-            &[&user, &mailbox, &lows, &highs, &only_deleted],
+            &format!(
+                "WITH c AS ( \
+                   SELECT e.uid, e.message_id, e.seen, e.deleted, e.rfc822_size \
+                   FROM mailbox_entries e JOIN unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
+                     ON e.uid BETWEEN r.lo AND r.hi \
+                   WHERE e.user_id = $1 AND e.mailbox_id = $2 AND (NOT $5 OR e.deleted)), \
+                 audit AS ({}) \
+                 SELECT count(*), count(*) FILTER (WHERE NOT c.seen), count(*) FILTER (WHERE c.deleted), \
+                        coalesce(sum(c.rfc822_size), 0)::bigint FROM c",
+                super::audit::LEAVING_SQL
+            ),
+            &[
+                &user,
+                &mailbox,
+                &lows,
+                &highs,
+                &only_deleted,
+                &by,
+                &action,
+                &reason,
+                &to_mailbox,
+                &first_uid,
+            ],
         )
         .await?;
     let (count, unseen, deleted, size): (i64, i64, i64, i64) = (
@@ -130,22 +155,6 @@ pub(crate) async fn expunge_locked(
     )
     .await?;
     record(tx, user, mailbox, modseq, "expunged", &gone).await?;
-    let (action, moved_to) = match leaving {
-        Leaving::Expunge(_) => ("expunge", None),
-        Leaving::Move { to, first_uid } => ("move", Some((to, first_uid))),
-    };
-    super::audit::tombstones(
-        tx,
-        user,
-        mailbox,
-        Some(by),
-        modseq,
-        &gone,
-        action,
-        reason,
-        moved_to,
-    )
-    .await?;
     Ok(Expunged { gone, retained })
 }
 

@@ -275,7 +275,6 @@ async fn expunge_all(
                 "expunge"
             },
             reason,
-            None,
         )
         .await?;
     }

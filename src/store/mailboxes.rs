@@ -327,7 +327,6 @@ pub async fn delete_mailbox(
                 &uids,
                 "expunge",
                 FORCED_DELETE_REASON,
-                None,
             )
             .await?;
         }
