@@ -14,6 +14,15 @@ use crate::search::date;
 
 /// `aox undelete [-n] <user> <mailbox> <search…>`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Restores what was expunged within undelete-time days (or at any age while a legal hold \
+covers it), in one transaction, under new UIDs in old-UID order, with every flag and keyword \
+except \\Deleted. Sessions with the mailbox selected see EXISTS. Messages that were moved \
+(MOVE, RENAME INBOX) are never restored: they live on in the other mailbox. \
+`aox list deleted` shows what can come back.
+
+Example:
+  aox undelete alice INBOX from bob since 1-Jan-2026")]
 pub struct Undelete {
     /// Only list what would be restored; change nothing.
     #[arg(short = 'n')]
