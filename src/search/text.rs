@@ -129,4 +129,20 @@ mod tests {
             Err(TextSearchError::Syntax(_))
         ));
     }
+
+    #[test]
+    fn the_stored_text_reads_back_to_the_same_search() {
+        let w = words(&[
+            "subject",
+            "quarterly \"Q3\" report",
+            "from",
+            "a\\b",
+            "uid",
+            "4:9",
+            "unseen",
+        ]);
+        let text = to_text(&w);
+        assert_eq!(from_text(&text).unwrap(), from_words(&w).unwrap());
+        assert_eq!(to_text(&words(&["from", "bob"])), "from bob");
+    }
 }
