@@ -329,13 +329,19 @@ async fn store(
     if batch.is_empty() {
         return Ok(());
     }
+    let before = tally.wrapped.len();
     for m in &batch {
         if let Some(reason) = &m.ingested.wrapped {
             let id = m.ingested.message_id.clone().unwrap_or_default();
             tally.wrapped.push((id, reason.clone()));
         }
     }
-    let done = inject::inject(client, user, mailbox, &batch).await?;
+    let detail = format!(
+        "batch of {}, {} stored wrapped",
+        batch.len(),
+        tally.wrapped.len() - before
+    );
+    let done = inject::import(client, user, mailbox, &batch, &crate::actor(), &detail).await?;
     tally.stored += done.uids.len() as u64;
     tally.new_parts += done.new_bodyparts;
     tally.new_part_bytes += done.new_bodypart_bytes;

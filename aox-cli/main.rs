@@ -6,15 +6,18 @@
 //! reconciles what the runtime role may not.
 
 mod aliases;
+mod audit;
 mod config;
 mod counts;
 mod export;
 mod import;
 mod mailboxes;
 mod output;
+mod retention;
 mod schema;
 mod search;
 mod tune;
+mod undelete;
 mod users;
 
 use std::path::PathBuf;
@@ -25,7 +28,8 @@ use archiveopteryx::config::{Config, DEFAULT_CONFIG_FILE};
 use archiveopteryx::store::{self, Db, DbRole};
 use clap::{Parser, Subcommand};
 
-/// Manage an Archiveopteryx mail store: users, mailboxes, aliases, schema.
+/// Manage an Archiveopteryx mail store: users, mailboxes, aliases, schema,
+/// undelete, retention and the audit trail.
 #[derive(Debug, Parser)]
 #[command(name = "aox", version, propagate_version = true)]
 struct Cli {
@@ -74,6 +78,26 @@ enum Verb {
     /// Tune the database for a workload.
     #[command(subcommand)]
     Tune(Tune),
+    /// Restore expunged messages of a mailbox, with their flags and keywords.
+    Undelete(undelete::Undelete),
+    /// Make EXPUNGE keep mail (a retention policy).
+    #[command(subcommand)]
+    Retain(Retain),
+    /// Remove a retention policy.
+    #[command(subcommand)]
+    Remove(Remove),
+}
+
+#[derive(Debug, Subcommand)]
+enum Retain {
+    /// Keep matching mail from EXPUNGE for a number of days after it arrived, or forever.
+    Mail(retention::RetainMail),
+}
+
+#[derive(Debug, Subcommand)]
+enum Remove {
+    /// Remove a retention policy by id.
+    Retention(retention::RemoveRetention),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +124,8 @@ enum Delete {
     Mailbox(mailboxes::DeleteMailbox),
     /// Delete an alias.
     Alias(aliases::DeleteAlias),
+    /// Record a policy that lets vacuum delete matching mail older than a number of days.
+    Mail(retention::DeleteMail),
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +136,8 @@ enum List {
     Mailboxes(mailboxes::ListMailboxes),
     /// List aliases.
     Aliases(aliases::ListAliases),
+    /// List expunged messages that can still be undeleted.
+    Deleted(undelete::ListDeleted),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +154,10 @@ enum Show {
     Schema,
     /// Show how a search is parsed and the SQL it becomes.
     Search(search::ShowSearch),
+    /// Show the retention policies.
+    Retention,
+    /// Show the audit trail: deliveries, expunges, moves, undeletes, purges, holds.
+    Audit(audit::ShowAudit),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +176,15 @@ enum Grant {
 enum Check {
     /// Read the configuration (and aoxsuper.conf beside it) and report problems.
     Config,
+}
+
+/// Who is acting, as the audit trail and the policies record it: `aox`
+/// and the operating-system user (`aox:root`).
+pub fn actor() -> String {
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(u) if !u.is_empty() => format!("aox:{u}"),
+        _ => "aox".to_string(),
+    }
 }
 
 /// What every command gets: where the configuration is and how to print.
@@ -225,6 +266,13 @@ async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
         Verb::Export(a) => export::run(ctx, a).await,
         Verb::Search(a) => search::run(ctx, a).await,
         Verb::Tune(Tune::Database(a)) => tune::run(ctx, a).await,
+        Verb::Undelete(a) => undelete::run(ctx, a).await,
+        Verb::List(List::Deleted(a)) => undelete::list(ctx, a).await,
+        Verb::Retain(Retain::Mail(a)) => retention::retain(ctx, a).await,
+        Verb::Delete(Delete::Mail(a)) => retention::delete(ctx, a).await,
+        Verb::Show(Show::Retention) => retention::show(ctx).await,
+        Verb::Remove(Remove::Retention(a)) => retention::remove(ctx, a).await,
+        Verb::Show(Show::Audit(a)) => audit::show(ctx, a).await,
     }
 }
 

@@ -31,7 +31,8 @@ pub struct ShowSearch {
     words: Vec<String>,
 }
 
-fn date(unix: i64) -> String {
+/// Unix seconds as `YYYY-MM-DD HH:MM` (UTC).
+pub(crate) fn date(unix: i64) -> String {
     let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
     let secs = unix.rem_euclid(86_400);
     format!(

@@ -20,7 +20,14 @@ pub enum TextSearchError {
 /// the shell split it, so `subject "two words"` keeps the phrase whole: a
 /// word with spaces or quotes is quoted again before parsing.
 pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
-    let text = words
+    from_text(&to_text(words))
+}
+
+/// The words as one search text, each quoted again where the shell's
+/// splitting would otherwise be lost: the form retention policies and legal
+/// holds store, which [`from_text`] reads back to the same tree.
+pub fn to_text(words: &[String]) -> String {
+    words
         .iter()
         .map(|w| {
             if w.is_empty() || w.contains([' ', '"', '\\', '(', ')', '{', '%', '*']) && !is_set(w) {
@@ -31,8 +38,12 @@ pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
             }
         })
         .collect::<Vec<_>>()
-        .join(" ");
-    let key = crate::imap::proto::parse::parse_search_text(&text)
+        .join(" ")
+}
+
+/// Parses a search text (as [`to_text`] writes it) for use outside a session.
+pub fn from_text(text: &str) -> Result<SearchKey, TextSearchError> {
+    let key = crate::imap::proto::parse::parse_search_text(text)
         .map_err(|e| TextSearchError::Syntax(e.text))?;
     outside_session(key)
 }
@@ -117,5 +128,21 @@ mod tests {
             from_words(&words(&["frobnicate"])),
             Err(TextSearchError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn the_stored_text_reads_back_to_the_same_search() {
+        let w = words(&[
+            "subject",
+            "quarterly \"Q3\" report",
+            "from",
+            "a\\b",
+            "uid",
+            "4:9",
+            "unseen",
+        ]);
+        let text = to_text(&w);
+        assert_eq!(from_text(&text).unwrap(), from_words(&w).unwrap());
+        assert_eq!(to_text(&words(&["from", "bob"])), "from bob");
     }
 }

@@ -139,11 +139,24 @@ async fn transfer_locked(
             "UPDATE mailbox_entries o SET mailbox_id = $3, uid = r.base + (o.uid - r.lo), modseq = $4 \
              FROM {runs} \
              WHERE o.user_id = $1 AND o.mailbox_id = $2 AND o.uid BETWEEN r.lo AND r.hi \
-             RETURNING o.seen, o.deleted, o.rfc822_size"
+             RETURNING r.lo + (o.uid - r.base) AS old_uid, o.uid, o.message_id, \
+                       o.seen, o.deleted, o.rfc822_size"
         ),
     };
+    // A move is audited per message (src/store/audit.rs): the user moved
+    // it, from the source UID to the target's, with its evidence hash.
+    let audit = match how {
+        Transfer::Copy => "",
+        Transfer::Move => {
+            ", a AS ( \
+               INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
+               SELECT (SELECT u.login::text FROM users u WHERE u.id = $1), 'move', $1, $2, t.old_uid, \
+                      m.raw_sha256, 'to mailbox ' || $3::bigint || ' as uid ' || t.uid \
+               FROM t JOIN messages m ON m.user_id = $1 AND m.id = t.message_id)"
+        }
+    };
     let sql = format!(
-        "WITH t AS ({transfer}) \
+        "WITH t AS ({transfer}){audit} \
          SELECT count(*), count(*) FILTER (WHERE NOT seen), count(*) FILTER (WHERE deleted), \
                 coalesce(sum(rfc822_size), 0)::bigint FROM t"
     );

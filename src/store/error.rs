@@ -22,6 +22,10 @@ pub enum StoreError {
     /// The request itself is malformed (a bad name, address or list line).
     #[error("{0}")]
     Invalid(String),
+    /// A policy of the archive forbids it (a retention policy keeps the
+    /// mail a DELETE would expunge): no retry will succeed while it stands.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl StoreError {

@@ -14,35 +14,97 @@ use crate::uidset::UidSet;
 pub struct ExpungeOutcome {
     /// The UIDs expunged.
     pub uids: UidSet,
+    /// The UIDs a retention policy kept (still there, still `\Deleted`).
+    pub retained: UidSet,
     /// The modseq of the expunge, or the old highest modseq if nothing went.
     pub modseq: u64,
 }
 
-/// Moves entries of `mailbox` within `lows`/`highs` (only the `\Deleted` ones
-/// when `only_deleted`) to the tombstones with `modseq`, adjusts the
-/// counters and writes the 'expunged' change rows. The caller holds the
-/// mailbox row lock, so the counting statement and the expunge see the same
-/// entries. Sets highest_modseq to `modseq` when anything went.
+/// Why entries leave a mailbox, which decides what retention and the
+/// audit trail make of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaving<'a> {
+    /// An expunge (IMAP EXPUNGE, CLOSE, POP3 QUIT, DELETE): retention
+    /// policies keep what they cover; audited as `expunge` with the reason.
+    Expunge(&'a str),
+}
+
+/// What [`expunge_locked`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expunged {
+    /// The UIDs moved to the tombstones.
+    pub(crate) gone: UidSet,
+    /// The candidates a retention policy kept.
+    pub(crate) retained: UidSet,
+}
+
+/// Moves entries of `mailbox` in `uids` (only the `\Deleted` ones when
+/// `only_deleted`) to the tombstones with `modseq`, except what a retention
+/// policy keeps (for [`Leaving::Expunge`]), adjusts the counters, writes the
+/// 'expunged' change rows and the audit rows. The caller holds the mailbox
+/// row lock, so the policy check, the counting statement and the expunge
+/// see the same entries. Sets highest_modseq to `modseq` when anything went.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn expunge_locked(
     tx: &Transaction<'_>,
     user: i64,
     mailbox: i64,
-    bounds: &(Vec<i64>, Vec<i64>),
+    uids: &UidSet,
     only_deleted: bool,
     modseq: i64,
     by: i64,
-    reason: &str,
-) -> Result<UidSet, StoreError> {
-    let (lows, highs) = bounds;
+    leaving: Leaving<'_>,
+) -> Result<Expunged, StoreError> {
+    let (retained, reason) = match leaving {
+        Leaving::Expunge(reason) => (
+            super::retention::retained(tx, user, mailbox, uids, only_deleted).await?,
+            reason,
+        ),
+    };
+    let candidates = if retained.is_empty() {
+        uids.clone()
+    } else {
+        uids.difference(&retained)
+    };
+    let nothing = Expunged {
+        gone: UidSet::new(),
+        retained: retained.clone(),
+    };
+    if candidates.is_empty() {
+        return Ok(nothing);
+    }
+    let (lows, highs) = candidates.bounds();
+    // MOVE audits itself (store::copy); LEAVING_SQL's target columns stay NULL.
+    let (action, to_mailbox, first_uid) = ("expunge", None::<i64>, None::<i64>);
+    // The audit rows ride on the counting statement (the one extra cost
+    // the audit trail may add, here none): under the row lock it reads
+    // exactly the entries expunge_entries removes next, and if the two
+    // ever differed the check below rolls everything back.
     let counts = tx
         .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE NOT e.seen), count(*) FILTER (WHERE e.deleted), \
-                    coalesce(sum(e.rfc822_size), 0)::bigint \
-             FROM mailbox_entries e JOIN unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
-               ON e.uid BETWEEN r.lo AND r.hi \
-             WHERE e.user_id = $1 AND e.mailbox_id = $2 AND (NOT $5 OR e.deleted)",
-            &[&user, &mailbox, lows, highs, &only_deleted],
+            &format!(
+                "WITH c AS ( \
+                   SELECT e.uid, e.message_id, e.seen, e.deleted, e.rfc822_size \
+                   FROM mailbox_entries e JOIN unnest($3::bigint[], $4::bigint[]) AS r(lo, hi) \
+                     ON e.uid BETWEEN r.lo AND r.hi \
+                   WHERE e.user_id = $1 AND e.mailbox_id = $2 AND (NOT $5 OR e.deleted)), \
+                 audit AS ({}) \
+                 SELECT count(*), count(*) FILTER (WHERE NOT c.seen), count(*) FILTER (WHERE c.deleted), \
+                        coalesce(sum(c.rfc822_size), 0)::bigint FROM c",
+                super::audit::LEAVING_SQL
+            ),
+            &[
+                &user,
+                &mailbox,
+                &lows,
+                &highs,
+                &only_deleted,
+                &by,
+                &action,
+                &reason,
+                &to_mailbox,
+                &first_uid,
+            ],
         )
         .await?;
     let (count, unseen, deleted, size): (i64, i64, i64, i64) = (
@@ -52,7 +114,7 @@ pub(crate) async fn expunge_locked(
         counts.try_get(3)?,
     );
     if count == 0 {
-        return Ok(UidSet::new());
+        return Ok(nothing);
     }
     let rows = tx
         .query(
@@ -62,8 +124,8 @@ pub(crate) async fn expunge_locked(
             &[
                 &user,
                 &mailbox,
-                lows,
-                highs,
+                &lows,
+                &highs,
                 &only_deleted,
                 &modseq,
                 &by,
@@ -86,14 +148,16 @@ pub(crate) async fn expunge_locked(
     )
     .await?;
     record(tx, user, mailbox, modseq, "expunged", &gone).await?;
-    Ok(gone)
+    Ok(Expunged { gone, retained })
 }
 
 /// RFC 9051 §6.4.3 EXPUNGE (and §6.4.9 UID EXPUNGE when `uids` is given):
 /// moves the `\Deleted` entries to expunged_entries via `expunge_entries()`,
 /// with the new modseq, who (`by`, a user id) and `reason` ('expunge',
 /// 'pop3', …), keeping their flags and keywords for undelete; adjusts the
-/// counters and writes one 'expunged' change row per UID range.
+/// counters and writes one 'expunged' change row per UID range and one
+/// audit row per message. Entries a retention policy covers stay (still
+/// `\Deleted`) and are reported in `retained`.
 pub async fn expunge(
     client: &mut Client,
     user: i64,
@@ -105,19 +169,31 @@ pub async fn expunge(
     let tx = client.transaction().await?;
     let locked = lock_mailbox(&tx, user, mailbox).await?;
     let modseq = locked.next_modseq()?;
-    let bounds = uids.map_or_else(|| UidSet::everything().bounds(), UidSet::bounds);
-    let gone = expunge_locked(&tx, user, mailbox, &bounds, true, modseq, by, reason).await?;
-    if gone.is_empty() {
+    let everything = UidSet::everything();
+    let done = expunge_locked(
+        &tx,
+        user,
+        mailbox,
+        uids.unwrap_or(&everything),
+        true,
+        modseq,
+        by,
+        Leaving::Expunge(reason),
+    )
+    .await?;
+    if done.gone.is_empty() {
         tx.rollback().await?;
         return Ok(ExpungeOutcome {
-            uids: gone,
+            uids: done.gone,
+            retained: done.retained,
             modseq: to_u64(locked.highest_modseq, "highest_modseq")?,
         });
     }
     notify(&tx, user, mailbox, modseq, locked.uidnext).await?;
     tx.commit().await?;
     Ok(ExpungeOutcome {
-        uids: gone,
+        uids: done.gone,
+        retained: done.retained,
         modseq: to_u64(modseq, "modseq")?,
     })
 }

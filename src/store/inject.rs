@@ -115,12 +115,45 @@ pub async fn raw_hashes_present(
         .collect())
 }
 
-/// Stores `batch` into `mailbox` of `user` in one transaction.
+/// How a batch is recorded in the audit trail.
+enum Audit<'a> {
+    /// One `append` row per message, by the mailbox's owner.
+    PerMessage,
+    /// One `import` row for the batch, by `actor`, with `detail` and the counts.
+    Batch { actor: &'a str, detail: &'a str },
+}
+
+/// Stores `batch` into `mailbox` of `user` in one transaction (IMAP
+/// APPEND): one `append` audit row per message, by the user.
 pub async fn inject(
     client: &mut Client,
     user: i64,
     mailbox: i64,
     batch: &[NewMessage],
+) -> Result<Injected, StoreError> {
+    inject_audited(client, user, mailbox, batch, Audit::PerMessage).await
+}
+
+/// Stores `batch` as [`inject`] does, for `aox import`: the audit trail
+/// gets one `import` row for the whole batch (by `actor`, with `detail`
+/// and the UIDs and count), not one per message.
+pub async fn import(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    batch: &[NewMessage],
+    actor: &str,
+    detail: &str,
+) -> Result<Injected, StoreError> {
+    inject_audited(client, user, mailbox, batch, Audit::Batch { actor, detail }).await
+}
+
+async fn inject_audited(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    batch: &[NewMessage],
+    audit: Audit<'_>,
 ) -> Result<Injected, StoreError> {
     let tx = client.transaction().await?;
     let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, batch).await?;
@@ -145,6 +178,24 @@ pub async fn inject(
     };
     let uidvalidity: i64 = row.get(2);
     let (uids, modseq) = add_entries(&tx, user, &locked, batch, &message_ids, &keyword_ids).await?;
+    match audit {
+        Audit::PerMessage => {
+            let placed: Vec<(i64, i64, i64, i64)> = uids
+                .iter()
+                .zip(&message_ids)
+                .map(|(&uid, &message)| (user, mailbox, uid, message))
+                .collect();
+            super::audit::entries(&tx, None, "append", &placed).await?;
+        }
+        Audit::Batch { actor, detail } => {
+            let range = match (uids.first(), uids.last()) {
+                (Some(a), Some(b)) => format!("uids {a}:{b}"),
+                _ => "no uids".to_string(),
+            };
+            let text = format!("{detail}; {} stored as {range}", uids.len());
+            super::audit::note(&tx, actor, "import", user, Some(mailbox), &text).await?;
+        }
+    }
     tx.commit().await?;
     Ok(Injected {
         uids,
@@ -260,6 +311,11 @@ pub async fn inject_many(
             );
         }
     }
+    let audited: Vec<(i64, i64, i64, i64)> = placed
+        .values()
+        .filter_map(|p| Some((p.user, p.mailbox, p.uid, message_ids.get(&p.user)?.0)))
+        .collect();
+    super::audit::entries(&tx, Some("lmtp"), "deliver", &audited).await?;
     tx.commit().await?;
     Ok(targets.iter().map(|t| placed.get(t).cloned()).collect())
 }

@@ -123,6 +123,17 @@ pub async fn delete(client: &mut Client, user: i64, name: &str, by: i64) -> Resu
             aliases.join(", ")
         )));
     }
+    // Under the row lock no entry arrives or leaves before expunge_all.
+    let retained =
+        super::retention::retained(&tx, user, id, &crate::uidset::UidSet::everything(), false)
+            .await?;
+    if !retained.is_empty() {
+        let n = retained.len();
+        return Err(StoreError::Refused(format!(
+            "mailbox {name:?} holds {n} {} kept by retention policy",
+            if n == 1 { "message" } else { "messages" }
+        )));
+    }
     expunge_all(&tx, user, id, Some(by), DELETE_REASON).await?;
     tx.execute(
         "UPDATE mailboxes SET deleted = true WHERE user_id = $1 AND id = $2",
@@ -244,6 +255,26 @@ async fn expunge_all(
             "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
              VALUES ($1, $2, $3, 'expunged', $4, $5)",
             &[&user, &id, &modseq, &low, &high],
+        )
+        .await?;
+        let (low, high) = (
+            super::select::to_u32(low, "uid")?,
+            super::select::to_u32(high, "uid")?,
+        );
+        super::audit::tombstones(
+            tx,
+            user,
+            id,
+            by,
+            modseq,
+            &crate::uidset::UidSet::from_ranges([(low, high)]),
+            // RENAME INBOX's entries live on in the new mailbox.
+            if reason == RENAME_INBOX_REASON {
+                "move"
+            } else {
+                "expunge"
+            },
+            reason,
         )
         .await?;
     }

@@ -9,7 +9,10 @@
 
 use tokio_postgres::GenericClient;
 
+use crate::uidset::UidSet;
+
 use super::StoreError;
+use super::select::to_u32;
 use super::users::{counted, is_unique_violation, like_literal, like_pattern, no_user, user_id};
 
 /// The RFC 6154 special-use attributes the schema accepts, as stored.
@@ -312,6 +315,18 @@ pub async fn delete_mailbox(
                 "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
                  VALUES ($1, $2, $3, 'expunged', $4, $5)",
                 &[&user, &id, &modseq, &low, &high],
+            )
+            .await?;
+            let uids = UidSet::from_ranges([(to_u32(low, "uid")?, to_u32(high, "uid")?)]);
+            super::audit::tombstones(
+                &tx,
+                user,
+                id,
+                None,
+                modseq,
+                &uids,
+                "expunge",
+                FORCED_DELETE_REASON,
             )
             .await?;
         }

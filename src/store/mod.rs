@@ -3,6 +3,7 @@
 
 pub mod aliases;
 pub mod archive_search;
+pub mod audit;
 pub mod auth;
 pub mod changes;
 mod connect;
@@ -20,10 +21,12 @@ pub mod messages;
 pub mod notify;
 pub mod pop3;
 pub mod privileges;
+pub mod retention;
 pub mod schema;
 pub mod search;
 pub mod select;
 pub mod tune;
+pub mod undelete;
 pub mod users;
 
 pub use connect::{Db, DbRole, connect, pool};

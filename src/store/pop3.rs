@@ -6,7 +6,7 @@ use tokio_postgres::{Client, GenericClient};
 
 use super::StoreError;
 use super::changes::{lock_mailbox, notify};
-use super::expunge::expunge_locked;
+use super::expunge::{Leaving, expunge_locked};
 use super::select::{to_u32, to_u64};
 use crate::uidset::UidSet;
 
@@ -60,41 +60,58 @@ pub async fn maildrop(client: &impl GenericClient, user: i64) -> Result<Maildrop
     })
 }
 
+/// What the UPDATE state did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// The UIDs removed.
+    pub gone: UidSet,
+    /// The UIDs a retention policy kept in the maildrop.
+    pub retained: UidSet,
+}
+
 /// RFC 1939 §6, the UPDATE state: removes the entries `uids` of `mailbox`
 /// whether or not they carry `\Deleted`, exactly as an IMAP EXPUNGE removes
 /// entries (tombstones with reason 'pop3' and `by`, so `aox undelete` can
-/// restore them; counters, a change-log row and a NOTIFY, so IMAP sessions
-/// on the mailbox see them go). UIDs already gone (another session removed
-/// them) are skipped. Returns the UIDs removed.
+/// restore them; counters, a change-log row, audit rows and a NOTIFY, so
+/// IMAP sessions on the mailbox see them go). Entries a retention policy
+/// covers stay. UIDs already gone (another session removed them) are
+/// skipped.
 pub async fn remove(
     client: &mut Client,
     user: i64,
     mailbox: i64,
     uids: &UidSet,
     by: i64,
-) -> Result<UidSet, StoreError> {
+) -> Result<Removed, StoreError> {
     if uids.is_empty() {
-        return Ok(UidSet::new());
+        return Ok(Removed {
+            gone: UidSet::new(),
+            retained: UidSet::new(),
+        });
     }
     let tx = client.transaction().await?;
     let locked = lock_mailbox(&tx, user, mailbox).await?;
     let modseq = locked.next_modseq()?;
-    let gone = expunge_locked(
+    let done = expunge_locked(
         &tx,
         user,
         mailbox,
-        &uids.bounds(),
+        uids,
         false,
         modseq,
         by,
-        "pop3",
+        Leaving::Expunge("pop3"),
     )
     .await?;
-    if gone.is_empty() {
+    let removed = Removed {
+        gone: done.gone,
+        retained: done.retained,
+    };
+    if removed.gone.is_empty() {
         tx.rollback().await?;
-        return Ok(gone);
+        return Ok(removed);
     }
     notify(&tx, user, mailbox, modseq, locked.uidnext).await?;
     tx.commit().await?;
-    Ok(gone)
+    Ok(removed)
 }

@@ -82,14 +82,14 @@ pub fn explain(key: &SearchKey) -> Result<(String, Vec<String>), StoreError> {
 
 /// One bound value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Param {
+pub(crate) enum Param {
     Int(i64),
     Text(String),
     Ints(Vec<i64>),
 }
 
 impl Param {
-    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+    pub(crate) fn as_sql(&self) -> &(dyn ToSql + Sync) {
         match self {
             Param::Int(v) => v,
             Param::Text(v) => v,
@@ -110,16 +110,34 @@ impl Param {
 }
 
 /// A statement under construction: its SQL and its parameters from `$3` on.
+///
+/// Other store modules build their own statements with it (undelete over
+/// the tombstones, retention policies inside an expunge): `$1` and `$2` are
+/// theirs (the user and, usually, the mailbox), [`Compiled::condition`]
+/// compiles a tree against whatever table the statement calls `e` (both
+/// `mailbox_entries` and `expunged_entries` have every column a condition
+/// reads), and [`Compiled::bind`] adds their own values after the tree's.
 #[derive(Debug, Default)]
-struct Compiled {
-    sql: String,
+pub(crate) struct Compiled {
+    pub(crate) sql: String,
     params: Vec<Param>,
 }
 
 impl Compiled {
+    /// The SQL condition for `key` over the row called `e`; its values are
+    /// bound here. Never NULL, so it can be negated or OR-ed safely.
+    pub(crate) fn condition(&mut self, key: &SearchKey) -> Result<String, StoreError> {
+        condition(self, key, 0)
+    }
+
+    /// The parameters from `$3` on, to follow the caller's `$1` and `$2`.
+    pub(crate) fn params(&self) -> impl Iterator<Item = &(dyn ToSql + Sync)> {
+        self.params.iter().map(Param::as_sql)
+    }
+
     /// Binds `p` and returns its placeholder with an explicit cast, so the
     /// parameter's type never depends on inference.
-    fn bind(&mut self, p: Param) -> String {
+    pub(crate) fn bind(&mut self, p: Param) -> String {
         let cast = match p {
             Param::Int(_) => "bigint",
             Param::Text(_) => "text",

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod audit;
 mod cli_admin;
 mod cli_aliases;
 mod cli_export;
@@ -30,6 +31,7 @@ mod lmtp;
 mod pop3;
 mod postfix;
 mod privileges;
+mod retention;
 mod schema_revision;
 mod server;
 mod store_delivery;
@@ -37,3 +39,4 @@ mod store_fetch;
 mod store_imap;
 mod store_mailbox_ops;
 mod store_search;
+mod undelete;

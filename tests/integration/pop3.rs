@@ -894,6 +894,10 @@ async fn fetchmail(home: &std::path::Path, addr: SocketAddr, options: &str) -> i
         .arg(&rc)
         .arg("-i")
         .arg(home.join("fetchids"))
+        // As root, fetchmail's lock is system-wide unless named: another
+        // run on the machine would make this one refuse to start.
+        .arg("--pidfile")
+        .arg(home.join("fetchmail.pid"))
         .arg("--keep")
         .arg("--nodetach")
         .arg("--nosyslog")
@@ -985,4 +989,33 @@ async fn fetchmail_retrieves_1000_messages_over_pop3_and_stls_and_then_nothing_n
     assert_eq!(delivered(home), served);
     assert_eq!(fetchmail(home, tls, stls).await, 1);
     assert_eq!(m.uids().await.len(), 1000);
+}
+
+#[tokio::test]
+async fn rfc1939_6_quit_keeps_mail_a_retention_policy_covers_and_says_so() {
+    let m = maildrop().await;
+    let addr = start_pop3(&m.db, PLAINTEXT, false).await;
+    let out = m.db.aox(&[
+        "retain", "mail", "forever", "--user", "alice", "subject", "attached",
+    ]);
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    let mut p = Pop::alice(addr).await;
+    assert!(p.cmd("DELE 1").await.starts_with("+OK"));
+    assert!(p.cmd("DELE 3").await.starts_with("+OK"));
+    assert_eq!(
+        p.cmd("QUIT").await,
+        "+OK archiveopteryx POP3 server signing off (1 messages deleted, 1 kept by retention policy)"
+    );
+    assert_eq!(m.uids().await, [2, 3]);
+    assert_eq!(
+        m.tombstones().await,
+        [(1, "pop3".to_string(), Some(m.user))]
+    );
+    // The kept message is still in the maildrop for the next session.
+    let mut p = Pop::alice(addr).await;
+    assert!(p.cmd("STAT").await.starts_with("+OK 2 "));
+    assert_eq!(
+        p.cmd("QUIT").await,
+        "+OK archiveopteryx POP3 server signing off"
+    );
 }

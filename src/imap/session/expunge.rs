@@ -29,7 +29,7 @@ impl Session {
             Err(done) => return Ok(done),
         };
         let user = self.user_id();
-        if let Err(e) = crate::store::expunge::expunge(
+        let done = match crate::store::expunge::expunge(
             &mut client,
             user,
             mailbox,
@@ -39,13 +39,30 @@ impl Session {
         )
         .await
         {
-            return Ok(super::store_failure(&e));
-        }
+            Ok(done) => done,
+            Err(e) => return Ok(super::store_failure(&e)),
+        };
         drop(client);
+        self.retention_warning(done.retained.len());
         if let Some(sel) = self.selected.as_mut() {
             sel.dirty = true;
         }
         self.sync(w, true).await?;
         Ok(Done::ok("EXPUNGE completed"))
+    }
+
+    /// What a client is told when a retention policy kept some of the
+    /// messages an expunge would have removed: an untagged NO before the
+    /// tagged OK for the rest. CANNOT (RFC 5530) because no retry or other
+    /// right can make it succeed while the policy stands; NOPERM would send
+    /// the user after ACL rights that do not exist, and EXPUNGEISSUED is
+    /// about other sessions' expunges.
+    pub(super) fn retention_warning(&mut self, kept: u64) {
+        if kept > 0 {
+            let noun = if kept == 1 { "message" } else { "messages" };
+            self.untagged(&format!(
+                "NO [CANNOT] {kept} {noun} kept by retention policy"
+            ));
+        }
     }
 }

@@ -159,7 +159,7 @@ fn store_failure(e: &StoreError) -> Done {
     match e {
         StoreError::NotFound(_) => Done::no("NONEXISTENT", "no such mailbox"),
         StoreError::Conflict(why) => Done::no("ALREADYEXISTS", why.clone()),
-        StoreError::Invalid(why) => Done::no("CANNOT", why.clone()),
+        StoreError::Invalid(why) | StoreError::Refused(why) => Done::no("CANNOT", why.clone()),
         other => {
             tracing::warn!(error = %other, "store operation failed");
             Done::no("UNAVAILABLE", "the database is unavailable; try again")

@@ -151,11 +151,14 @@ impl Session {
                 Err(done) => return done,
             };
             let user = self.user_id();
-            if let Err(e) =
-                crate::store::expunge::expunge(&mut client, user, sel.id, None, user, "expunge")
-                    .await
+            match crate::store::expunge::expunge(&mut client, user, sel.id, None, user, "expunge")
+                .await
             {
-                return super::store_failure(&e);
+                // RFC 9051 §6.4.1: CLOSE sends no EXPUNGE responses, but a
+                // warning that some messages stayed is an untagged NO, which
+                // is allowed at any time (§7.1.2).
+                Ok(done) => self.retention_warning(done.retained.len()),
+                Err(e) => return super::store_failure(&e),
             }
         }
         Done::ok("closed")

@@ -165,12 +165,24 @@ impl Session {
             return;
         };
         match crate::store::pop3::remove(&mut client, user, mailbox, &uids, user).await {
-            Ok(gone) => {
-                tracing::info!(removed = gone.len(), "maildrop updated");
-                self.ok(&format!(
-                    "archiveopteryx POP3 server signing off ({} messages deleted)",
-                    uids.len()
-                ));
+            Ok(done) => {
+                tracing::info!(
+                    removed = done.gone.len(),
+                    retained = done.retained.len(),
+                    "maildrop updated"
+                );
+                // RFC 1939 §6 lets QUIT's +OK say what happened; messages a
+                // retention policy keeps were not removed and are counted apart.
+                let deleted = uids.len().saturating_sub(done.retained.len());
+                let text = if done.retained.is_empty() {
+                    format!("archiveopteryx POP3 server signing off ({deleted} messages deleted)")
+                } else {
+                    format!(
+                        "archiveopteryx POP3 server signing off ({deleted} messages deleted, {} kept by retention policy)",
+                        done.retained.len()
+                    )
+                };
+                self.ok(&text);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "maildrop update failed");
