@@ -88,7 +88,7 @@ pub fn verify_password(password: &Secret, password_hash: &str) -> bool {
             .is_ok()
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
     match Hmac::<Sha256>::new_from_slice(key) {
         Ok(mut mac) => {

@@ -85,10 +85,19 @@ pub fn shared_state(
     };
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
+    let throttle = crate::auth::throttle::Throttle::new(crate::auth::throttle::ThrottleConfig {
+        free_failures: config.auth_failures_before_delay(),
+        delay: config.auth_failure_delay(),
+        max_delay: config.auth_failure_max_delay(),
+        window: config.auth_failure_window(),
+    });
+    let connections = crate::net::limits::ConnectionLimit::new(config.max_connections_per_ip());
     Ok(crate::imap::ServerState {
         pool,
         config: std::sync::Arc::new(config),
         events,
         tls,
+        throttle: std::sync::Arc::new(throttle),
+        connections,
     })
 }
