@@ -1,6 +1,7 @@
 //! The async side of authentication for the front ends: the lookups a SASL
-//! exchange asks for, the failed-login throttle, and the log line of every
-//! failure (remote address and login, never the secret).
+//! exchange asks for, the failed-login throttle's wait before each check,
+//! and the log line of every failure (remote address and login, never the
+//! secret).
 
 use std::net::SocketAddr;
 
@@ -59,10 +60,14 @@ impl Gate<'_> {
         loop {
             step = match step {
                 Step::CheckPassword { login, password } => {
+                    self.hold(&login).await;
                     let checked = check_cleartext(self.pool, &login, &password).await;
                     exchange.password_checked(self.answer(checked, &login))
                 }
                 Step::FetchVerifier { login } => {
+                    // SCRAM is held back before the server-first: without
+                    // it the client cannot make a proof at all.
+                    self.hold(&login).await;
                     let found = scram_verifier(self.pool, &login).await;
                     let found = match &found {
                         Ok(v) => Ok(v.as_deref()),
@@ -84,6 +89,7 @@ impl Gate<'_> {
 
     /// A cleartext login outside SASL (IMAP LOGIN, POP3 USER/PASS).
     pub async fn cleartext(&self, method: &str, login: &str, password: &Secret) -> Outcome {
+        self.hold(login).await;
         let checked = check_cleartext(self.pool, login, password).await;
         let outcome = match self.answer(checked, login) {
             Some(true) => Outcome::Success {
@@ -106,8 +112,17 @@ impl Gate<'_> {
             .ok()
     }
 
-    /// Counts, logs and delays a failure; clears the login's count on
-    /// success.
+    /// Waits as long as earlier failures from this address or for this
+    /// login ask (see `throttle`).
+    async fn hold(&self, login: &str) {
+        let delay = self.throttle.delay(self.peer.ip(), login);
+        if !delay.is_zero() {
+            tracing::info!(peer = %self.peer, login = ?login, delay_ms = delay.as_millis() as u64, "delaying a login attempt after failures");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Counts and logs a failure; clears the login's count on success.
     async fn settle(&self, outcome: &Outcome, method: &str) {
         match outcome {
             Outcome::Success { login } => self.throttle.succeeded(login),
@@ -119,12 +134,9 @@ impl Gate<'_> {
                     login = ?login,
                     method,
                     failures = penalty.failures,
-                    delay_ms = penalty.delay.as_millis() as u64,
+                    next_delay_ms = penalty.next_delay.as_millis() as u64,
                     "authentication failed"
                 );
-                if !penalty.delay.is_zero() {
-                    tokio::time::sleep(penalty.delay).await;
-                }
             }
             Outcome::Refused(Refusal::OtherIdentity { login }) => {
                 tracing::info!(peer = %self.peer, login = ?login, method, "refused: authorisation identity other than the login");

@@ -1,9 +1,12 @@
 //! Failed-login throttling shared by every connection of a process: after
 //! `auth-failures-before-delay` failures from one address, or for one
-//! login, within `auth-failure-window`, each further failure's reply is
-//! held back `auth-failure-delay`, doubling each time up to
-//! `auth-failure-max-delay`. Holding back the reply (rather than refusing
-//! outright) slows guessing without locking the real user out.
+//! login, within `auth-failure-window`, each further attempt is held back
+//! `auth-failure-delay` before its secret is checked, doubling with each
+//! failure up to `auth-failure-max-delay`. The wait comes before the check,
+//! for right and wrong secrets alike: were only failures delayed, a guesser
+//! could give up on any reply slower than a success and lose nothing.
+//! Waiting rather than refusing outright slows guessing without locking the
+//! real user out.
 //!
 //! The table is bounded: entries expire after the window, and when it is
 //! full the stalest entry makes room.
@@ -55,8 +58,8 @@ pub struct Throttle {
 pub struct Penalty {
     /// Failures counted for the address or the login, whichever is more.
     pub failures: u32,
-    /// How long to hold back the reply.
-    pub delay: Duration,
+    /// How long the next attempt from there will wait.
+    pub next_delay: Duration,
 }
 
 impl Throttle {
@@ -68,8 +71,13 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure by `address` for `login` and says how long to delay
-    /// the reply.
+    /// How long an attempt by `address` for `login` waits before its secret
+    /// is checked.
+    pub fn delay(&self, address: IpAddr, login: &str) -> Duration {
+        self.delay_at(address, login, Instant::now())
+    }
+
+    /// Counts a failure by `address` for `login`.
     pub fn failed(&self, address: IpAddr, login: &str) -> Penalty {
         self.failed_at(address, login, Instant::now())
     }
@@ -83,13 +91,30 @@ impl Throttle {
         }
     }
 
-    fn failed_at(&self, address: IpAddr, login: &str, now: Instant) -> Penalty {
-        let Ok(mut entries) = self.entries.lock() else {
+    fn delay_at(&self, address: IpAddr, login: &str, now: Instant) -> Duration {
+        let Ok(entries) = self.entries.lock() else {
             // A poisoned lock means a panic elsewhere; fail safe with the
             // longest delay rather than none.
+            return self.config.max_delay;
+        };
+        let failures = [
+            Key::Address(block(address)),
+            Key::Login(login.to_lowercase()),
+        ]
+        .iter()
+        .filter_map(|k| entries.get(k))
+        .filter(|e| now.duration_since(e.last) < self.config.window)
+        .map(|e| e.failures)
+        .max()
+        .unwrap_or(0);
+        self.delay_for(failures.saturating_add(1))
+    }
+
+    fn failed_at(&self, address: IpAddr, login: &str, now: Instant) -> Penalty {
+        let Ok(mut entries) = self.entries.lock() else {
             return Penalty {
                 failures: 0,
-                delay: self.config.max_delay,
+                next_delay: self.config.max_delay,
             };
         };
         let window = self.config.window;
@@ -123,12 +148,13 @@ impl Throttle {
         }
         Penalty {
             failures,
-            delay: self.delay_for(failures),
+            next_delay: self.delay_for(failures.saturating_add(1)),
         }
     }
 
-    fn delay_for(&self, failures: u32) -> Duration {
-        let Some(over) = failures.checked_sub(self.config.free_failures.saturating_add(1)) else {
+    /// The wait of the `attempt`th attempt (1 = no failure before it).
+    fn delay_for(&self, attempt: u32) -> Duration {
+        let Some(over) = attempt.checked_sub(self.config.free_failures.saturating_add(1)) else {
             return Duration::ZERO;
         };
         let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
@@ -175,17 +201,21 @@ mod tests {
         })
     }
 
-    fn secs(p: Penalty) -> u64 {
-        p.delay.as_secs()
+    /// One failed attempt at `now`: the wait it had, in seconds.
+    fn attempt(t: &Throttle, ip: &str, login: &str, now: Instant) -> u64 {
+        let ip: IpAddr = ip.parse().unwrap();
+        let waited = t.delay_at(ip, login, now);
+        let penalty = t.failed_at(ip, login, now);
+        assert_eq!(penalty.next_delay, t.delay_at(ip, login, now));
+        waited.as_secs()
     }
 
     #[test]
     fn delays_grow_after_the_free_failures_up_to_the_cap() {
         let t = throttle();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let now = Instant::now();
         let delays: Vec<u64> = (0..7)
-            .map(|_| secs(t.failed_at(ip, "alice", now)))
+            .map(|_| attempt(&t, "192.0.2.1", "alice", now))
             .collect();
         assert_eq!(delays, [0, 0, 0, 1, 2, 4, 5]);
     }
@@ -194,37 +224,35 @@ mod tests {
     fn an_address_guessing_many_logins_is_throttled_and_so_is_a_login_from_many_addresses() {
         let t = throttle();
         let now = Instant::now();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for n in 0..3 {
-            assert_eq!(secs(t.failed_at(ip, &format!("user{n}"), now)), 0);
+            assert_eq!(attempt(&t, "192.0.2.1", &format!("user{n}"), now), 0);
         }
-        assert_eq!(secs(t.failed_at(ip, "user9", now)), 1);
+        assert_eq!(attempt(&t, "192.0.2.1", "user9", now), 1);
         let t = throttle();
         for n in 0..3 {
-            let ip: IpAddr = format!("192.0.2.{n}").parse().unwrap();
-            assert_eq!(secs(t.failed_at(ip, "Alice", now)), 0);
+            assert_eq!(attempt(&t, &format!("192.0.2.{n}"), "Alice", now), 0);
         }
-        assert_eq!(
-            secs(t.failed_at("198.51.100.1".parse().unwrap(), "ALICE", now)),
-            1
-        );
+        assert_eq!(attempt(&t, "198.51.100.1", "ALICE", now), 1);
     }
 
     #[test]
     fn success_resets_the_login_and_the_window_forgets() {
         let t = throttle();
         let now = Instant::now();
+        for _ in 0..3 {
+            attempt(&t, "192.0.2.1", "alice", now);
+        }
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        for _ in 0..3 {
-            t.failed_at(a, "alice", now);
-        }
+        // Right or wrong, the next attempt from there waits.
+        assert_eq!(t.delay_at(b, "alice", now), Duration::from_secs(1));
         t.succeeded("ALICE");
-        assert_eq!(secs(t.failed_at(b, "alice", now)), 0);
+        assert_eq!(t.delay_at(b, "alice", now), Duration::ZERO);
         // The address is still counted.
-        assert_eq!(secs(t.failed_at(a, "bob", now)), 1);
+        assert_eq!(t.delay_at(a, "bob", now), Duration::from_secs(1));
         let later = now + Duration::from_secs(61);
-        assert_eq!(secs(t.failed_at(a, "bob", later)), 0);
+        assert_eq!(t.delay_at(a, "bob", later), Duration::ZERO);
+        assert_eq!(attempt(&t, "192.0.2.1", "bob", later), 0);
     }
 
     #[test]
@@ -232,16 +260,10 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for n in 1..=3 {
-            t.failed_at(
-                format!("2001:db8::{n}").parse().unwrap(),
-                &format!("u{n}"),
-                now,
-            );
+            attempt(&t, &format!("2001:db8::{n}"), &format!("u{n}"), now);
         }
-        assert_eq!(
-            secs(t.failed_at("2001:db8::ffff:1".parse().unwrap(), "x", now)),
-            1
-        );
+        assert_eq!(attempt(&t, "2001:db8::ffff:1", "x", now), 1);
+        assert_eq!(attempt(&t, "2001:db8:0:1::1", "y", now), 0);
         assert_eq!(
             block("::ffff:192.0.2.1".parse().unwrap()),
             "192.0.2.1".parse::<IpAddr>().unwrap()
