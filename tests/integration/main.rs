@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod auth_sasl;
 mod cli_admin;
 mod cli_aliases;
 mod cli_export;
