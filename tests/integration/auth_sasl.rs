@@ -722,3 +722,74 @@ async fn rfc5530_database_down_is_unavailable_not_a_failed_login() {
     // Back: the same session logs in.
     assert!(c.cmd("LOGIN alice secret").await.ok());
 }
+
+/// Runs `aox … change password -p alice` on a pseudo-terminal, answers the
+/// prompt once the terminal's echo is off, and reports all it showed.
+const PTY_PY: &str = r#"
+import json, os, pty, select, sys, termios, time
+aox, conf, password = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(aox, [aox, "-c", conf, "change", "password", "-p", "alice"])
+out = b""
+def read_until(done):
+    global out
+    while not done():
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            return
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            return
+        if not chunk:
+            return
+        out += chunk
+read_until(lambda: b"Password:" in out)
+# The prompt is written before echo is turned off: wait for the terminal
+# to say it is off (the master reports the slave's settings), at most 30 s.
+deadline = time.monotonic() + 30
+echo_was_off = False
+while time.monotonic() < deadline:
+    if not termios.tcgetattr(fd)[3] & termios.ECHO:
+        echo_was_off = True
+        break
+    time.sleep(0.01)
+os.write(fd, password.encode() + b"\n")
+read_until(lambda: b"Changed the password" in out or b"rror" in out)
+read_until(lambda: False)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"out": out.decode(errors="replace"), "status": status, "echo_was_off": echo_was_off}))
+"#;
+
+#[tokio::test]
+async fn aox_change_password_p_prompts_on_a_terminal_without_echo() {
+    let db = TestDb::new().await;
+    add_alice(&db);
+    let typed = "Typed-Secret-4242";
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(PTY_PY)
+        .arg(env!("CARGO_BIN_EXE_aox"))
+        .arg(&db.config_path)
+        .arg(typed)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = out["out"].as_str().unwrap();
+    assert_eq!(out["status"], 0, "{out}");
+    assert_eq!(out["echo_was_off"], true, "{out}");
+    assert!(shown.contains("Password:"), "{shown}");
+    assert!(shown.contains("Changed the password of alice"), "{shown}");
+    assert!(!shown.contains(typed), "the password was echoed: {shown}");
+    let s = start(&db, OPEN).await;
+    let mut c = Client::connect(s.imap).await;
+    assert!(c.cmd(&format!("LOGIN alice {typed}")).await.ok());
+}
