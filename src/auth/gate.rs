@@ -79,7 +79,7 @@ impl Gate<'_> {
                     exchange.verifier(found)
                 }
                 Step::Done(outcome) => {
-                    self.settle(&outcome, exchange.mechanism().name()).await;
+                    self.settle(&outcome, exchange.mechanism().name());
                     return Step::Done(outcome);
                 }
                 challenge @ Step::Challenge(_) => return challenge,
@@ -100,7 +100,7 @@ impl Gate<'_> {
             }),
             None => Outcome::Refused(Refusal::Unavailable),
         };
-        self.settle(&outcome, method).await;
+        self.settle(&outcome, method);
         outcome
     }
 
@@ -123,7 +123,7 @@ impl Gate<'_> {
     }
 
     /// Counts and logs a failure; clears the login's count on success.
-    async fn settle(&self, outcome: &Outcome, method: &str) {
+    fn settle(&self, outcome: &Outcome, method: &str) {
         match outcome {
             Outcome::Success { login } => self.throttle.succeeded(login),
             Outcome::Refused(Refusal::Failed { login }) => {

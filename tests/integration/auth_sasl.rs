@@ -383,7 +383,9 @@ fn challenge(line: &str) -> String {
 async fn rfc9051_6_2_2_authenticate_rounds_cancel_sasl_ir_and_malformed_messages() {
     let db = TestDb::new().await;
     add_alice(&db);
-    let s = start(&db, OPEN).await;
+    let mut settings = OPEN.to_vec();
+    settings.push(("max-line-length", "1024"));
+    let s = start(&db, &settings).await;
     let mut c = Client::connect(s.imap).await;
 
     // SASL-IR: the client-first in the command; the server-first comes back.
@@ -459,6 +461,17 @@ async fn rfc9051_6_2_2_authenticate_rounds_cancel_sasl_ir_and_malformed_messages
         ))
         .await;
     assert!(r.tagged.contains("NO [AUTHORIZATIONFAILED]"), "{r:?}");
+
+    // A line over max-line-length in answer to a continuation ends the
+    // exchange under its tag.
+    let tag = c.tag();
+    c.send(format!("{tag} AUTHENTICATE PLAIN\r\n").as_bytes())
+        .await;
+    assert_eq!(c.read_response_line().await, "+ ");
+    c.send(format!("{}\r\n", "A".repeat(2000)).as_bytes()).await;
+    let r = c.until(&tag).await;
+    assert_eq!(r.status(), "BAD", "{r:?}");
+    assert!(r.tagged.contains("line too long"), "{r:?}");
 
     // LOGIN by hand, and the session is usable after all the above.
     let tag = c.tag();

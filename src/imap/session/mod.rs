@@ -307,6 +307,14 @@ impl Session {
             code: code.map(str::to_owned),
             text: text.to_owned(),
         };
+        // A refused line in answer to a continuation ends the exchange
+        // under the AUTHENTICATE's tag (the line itself has no tag).
+        if matches!(self.pending, Some(Pending::Authenticate { .. }))
+            && let Some(Pending::Authenticate { tag, .. }) = self.pending.take()
+        {
+            self.finish(&tag, done);
+            return;
+        }
         match tag {
             Some(t) => self.finish(t, done),
             None => self.finish("*", done),
