@@ -28,6 +28,9 @@ pub struct ServerState {
     pub events: tokio::sync::broadcast::Sender<MailboxEvent>,
     /// TLS, when a certificate is configured (STARTTLS and IMAPS).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The certificate's RFC 5929 `tls-server-end-point` channel binding,
+    /// for SCRAM-SHA-256-PLUS on TLS connections.
+    pub tls_end_point: Option<Vec<u8>>,
     /// Failed logins by address and by login (`auth-failure-*`).
     pub throttle: Arc<crate::auth::throttle::Throttle>,
     /// Open IMAP and POP3 connections by address (`max-connections-per-ip`).

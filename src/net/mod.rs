@@ -2,6 +2,7 @@
 //! can turn into TLS midway (STARTTLS, STLS), and the per-address
 //! connection limit.
 
+pub mod end_point;
 pub mod limits;
 pub mod stream;
 pub mod tls;

@@ -81,8 +81,10 @@ pub fn shared_state(
     let tls = match config.tls_certificate() {
         "" if config.use_imaps() || config.use_pops() => return Err(StateError::NoCertificate),
         "" => None,
-        path => Some(crate::net::tls::acceptor(std::path::Path::new(path))?),
+        path => Some(crate::net::tls::load(std::path::Path::new(path))?),
     };
+    let tls_end_point = tls.as_ref().and_then(|t| t.end_point.clone());
+    let tls = tls.map(|t| t.acceptor);
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
     let throttle = crate::auth::throttle::Throttle::new(crate::auth::throttle::ThrottleConfig {
@@ -97,6 +99,7 @@ pub fn shared_state(
         config: std::sync::Arc::new(config),
         events,
         tls,
+        tls_end_point,
         throttle: std::sync::Arc::new(throttle),
         connections,
     })

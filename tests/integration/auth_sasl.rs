@@ -64,17 +64,21 @@ const MECHANISMS_PY: &str = r#"
 import base64, hashlib, hmac, json, os, ssl, sys
 
 class Scram:
-    """RFC 5802 §3 client side; checks the server's signature too."""
-    def __init__(self, user, password):
+    """RFC 5802 §3 client side; checks the server's signature too. With
+    `cbind`, binds to it as tls-server-end-point (-PLUS); `gs2` overrides
+    the flag (to send "y")."""
+    def __init__(self, user, password, cbind=None, gs2=None):
         self.user, self.password, self.step = user, password, 0
         self.nonce = base64.b64encode(os.urandom(18)).decode()
         self.server_ok = False
+        self.gs2 = gs2 or ("p=tls-server-end-point,," if cbind is not None else "n,,")
+        self.cbind = cbind or b""
     def __call__(self, challenge):
         if self.step == 0:
             self.step = 1
             name = self.user.replace("=", "=3D").replace(",", "=2C")
             self.bare = "n=%s,r=%s" % (name, self.nonce)
-            return ("n,," + self.bare).encode()
+            return (self.gs2 + self.bare).encode()
         if self.step == 1:
             self.step = 2
             sf = challenge.decode()
@@ -84,7 +88,8 @@ class Scram:
                 "sha256", self.password.encode(), base64.b64decode(a["s"]), int(a["i"]))
             ck = hmac.new(salted, b"Client Key", "sha256").digest()
             stored = hashlib.sha256(ck).digest()
-            wp = "c=biws,r=" + a["r"]
+            c = base64.b64encode(self.gs2.encode() + self.cbind).decode()
+            wp = "c=" + c + ",r=" + a["r"]
             auth = ",".join([self.bare, sf, wp]).encode()
             sig = hmac.new(stored, auth, "sha256").digest()
             proof = bytes(x ^ y for x, y in zip(ck, sig))
@@ -94,9 +99,22 @@ class Scram:
         self.server_ok = challenge.decode() == self.expected
         return b""
 
-def mechanism(name, user, password):
+def end_point(sock):
+    """RFC 5929 tls-server-end-point of the server's certificate (SHA-256
+    signed, as the tests' certificates are); empty without TLS."""
+    if not hasattr(sock, "getpeercert"):
+        return b""
+    return hashlib.sha256(sock.getpeercert(binary_form=True)).digest()
+
+def mechanism(name, user, password, sock):
+    """`name` may carry a variant after "/": "other" binds to another end
+    point, "y" claims the client saw no channel binding offered."""
+    name, _, variant = name.partition("/")
+    if name == "SCRAM-SHA-256-PLUS":
+        other = hashlib.sha256(b"another certificate").digest()
+        return Scram(user, password, cbind=other if variant == "other" else end_point(sock))
     if name == "SCRAM-SHA-256":
-        return Scram(user, password)
+        return Scram(user, password, gs2="y,," if variant == "y" else None)
     if name == "PLAIN":
         return lambda _: ("\0%s\0%s" % (user, password)).encode()
     if name == "LOGIN":
@@ -131,8 +149,8 @@ for mech, user, password, starttls in attempts:
             c.login(user, password)
             result = "OK"
         else:
-            cb = mechanism(mech, user, password)
-            c.authenticate(mech, cb)
+            cb = mechanism(mech, user, password, c.sock)
+            c.authenticate(mech.partition("/")[0], cb)
             result = verdict(cb)
         c.select("INBOX")
     except imaplib.IMAP4.error as e:
@@ -171,8 +189,8 @@ for mech, user, password, stls in attempts:
             p.pass_(password)
             result = "OK"
         else:
-            cb = mechanism(mech, user, password)
-            auth(p, mech, cb)
+            cb = mechanism(mech, user, password, p.sock)
+            auth(p, mech.partition("/")[0], cb)
             result = verdict(cb)
         p.stat()
     except poplib.error_proto as e:
@@ -298,13 +316,36 @@ async fn rfc9051_6_2_3_plaintext_mechanisms_only_after_starttls_and_scram_before
             ["LOGIN", "alice", "secret", true],
             ["PLAIN", "alice", "secret", true],
             ["LOGIN-COMMAND", "alice", "secret", true],
+            // RFC 5802 §6 channel binding, RFC 5929 tls-server-end-point.
+            ["SCRAM-SHA-256-PLUS", "alice", "secret", true],
+            ["SCRAM-SHA-256-PLUS/other", "alice", "secret", true],
+            ["SCRAM-SHA-256-PLUS", "alice", "secret", false],
+            ["SCRAM-SHA-256/y", "alice", "secret", false],
+            ["SCRAM-SHA-256/y", "alice", "secret", true],
         ]),
     )
     .await;
     let refused = "NO [PRIVACYREQUIRED] plaintext passwords are not allowed without TLS";
+    let results = results(&out);
     assert_eq!(
-        results(&out),
-        [refused, refused, refused, "OK", "OK", "OK", "OK"],
+        results[..8],
+        [refused, refused, refused, "OK", "OK", "OK", "OK", "OK"],
+        "{out}"
+    );
+    // Bound to another certificate: refused at c=, before the proof.
+    assert!(
+        results[8].contains("BAD") && results[8].contains("channel binding does not match"),
+        "{out}"
+    );
+    // No -PLUS without TLS.
+    assert!(
+        results[9].starts_with("NO [CANNOT] the SCRAM-SHA-256-PLUS mechanism is not available"),
+        "{out}"
+    );
+    // "y": fine where no binding is offered, a downgrade sign where it is.
+    assert_eq!(results[10], "OK", "{out}");
+    assert!(
+        results[11].contains("BAD") && results[11].contains("offered here"),
         "{out}"
     );
     let caps = |i: usize| -> Vec<String> {
@@ -319,11 +360,16 @@ async fn rfc9051_6_2_3_plaintext_mechanisms_only_after_starttls_and_scram_before
     for cap in ["AUTH=SCRAM-SHA-256", "LOGINDISABLED", "STARTTLS"] {
         assert!(before.iter().any(|c| c == cap), "{cap}: {before:?}");
     }
-    for cap in ["AUTH=PLAIN", "AUTH=LOGIN"] {
+    for cap in ["AUTH=PLAIN", "AUTH=LOGIN", "AUTH=SCRAM-SHA-256-PLUS"] {
         assert!(!before.iter().any(|c| c == cap), "{cap}: {before:?}");
     }
     let after = caps(4);
-    for cap in ["AUTH=SCRAM-SHA-256", "AUTH=PLAIN", "AUTH=LOGIN"] {
+    for cap in [
+        "AUTH=SCRAM-SHA-256-PLUS",
+        "AUTH=SCRAM-SHA-256",
+        "AUTH=PLAIN",
+        "AUTH=LOGIN",
+    ] {
         assert!(after.iter().any(|c| c == cap), "{cap}: {after:?}");
     }
     for cap in ["LOGINDISABLED", "STARTTLS"] {
@@ -353,15 +399,29 @@ async fn rfc2595_pop3_plaintext_mechanisms_only_after_stls_and_scram_before_it()
             ["SCRAM-SHA-256", "alice", "secret", false],
             ["LOGIN", "alice", "secret", true],
             ["PLAIN", "alice", "secret", true],
+            ["SCRAM-SHA-256-PLUS", "alice", "secret", true],
+            ["SCRAM-SHA-256-PLUS/other", "alice", "secret", true],
         ]),
     )
     .await;
     let refused = "ERR -ERR [AUTH] plaintext passwords are not allowed without TLS; use STLS first";
-    assert_eq!(results(&out), [refused, refused, "OK", "OK", "OK"], "{out}");
+    assert_eq!(
+        results(&out),
+        [
+            refused,
+            refused,
+            "OK",
+            "OK",
+            "OK",
+            "OK",
+            "ERR -ERR the SCRAM channel binding does not match"
+        ],
+        "{out}"
+    );
     assert_eq!(out[0]["sasl"], serde_json::json!(["SCRAM-SHA-256"]));
     assert_eq!(
         out[3]["sasl"],
-        serde_json::json!(["SCRAM-SHA-256", "PLAIN", "LOGIN"])
+        serde_json::json!(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN", "LOGIN"])
     );
 }
 

@@ -4,7 +4,8 @@
 //! it answers with challenges to send and, at last, an [`Outcome`].
 //!
 //! Mechanisms: PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login) and
-//! SCRAM-SHA-256 (RFC 5802, RFC 7677). rsasl was considered: its server
+//! SCRAM-SHA-256 (RFC 5802, RFC 7677), also as -PLUS with RFC 5929
+//! `tls-server-end-point` channel binding. rsasl was considered: its server
 //! side asks for the stored verifier through a synchronous callback, which
 //! does not fit a lookup that is an async database query, and the three
 //! mechanisms are small enough to write to the RFCs with the hmac, sha2 and
@@ -28,11 +29,18 @@ pub enum Mechanism {
     Login,
     /// RFC 7677.
     ScramSha256,
+    /// RFC 7677 with RFC 5929 `tls-server-end-point` channel binding.
+    ScramSha256Plus,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order they are advertised (strongest first).
-    pub const ALL: [Mechanism; 3] = [Mechanism::ScramSha256, Mechanism::Plain, Mechanism::Login];
+    pub const ALL: [Mechanism; 4] = [
+        Mechanism::ScramSha256Plus,
+        Mechanism::ScramSha256,
+        Mechanism::Plain,
+        Mechanism::Login,
+    ];
 
     /// The registered name, as advertised.
     pub fn name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
         }
     }
 
@@ -53,14 +62,27 @@ impl Mechanism {
     /// True when the client sends the password itself, so it may only be
     /// used over TLS unless the administrator allows plaintext passwords.
     pub fn sends_cleartext(self) -> bool {
-        !matches!(self, Mechanism::ScramSha256)
+        matches!(self, Mechanism::Plain | Mechanism::Login)
     }
 
-    /// The mechanisms usable on a connection, by name.
-    pub fn usable(plaintext_ok: bool) -> impl Iterator<Item = &'static str> {
+    /// True when the mechanism can be used on a connection where plaintext
+    /// passwords are (not) allowed and channel binding is (not) available.
+    pub fn usable(self, plaintext_ok: bool, channel_binding: bool) -> bool {
+        match self {
+            Mechanism::Plain | Mechanism::Login => plaintext_ok,
+            Mechanism::ScramSha256 => true,
+            Mechanism::ScramSha256Plus => channel_binding,
+        }
+    }
+
+    /// The names of the mechanisms usable on such a connection.
+    pub fn offered(
+        plaintext_ok: bool,
+        channel_binding: bool,
+    ) -> impl Iterator<Item = &'static str> {
         Self::ALL
             .into_iter()
-            .filter(move |m| plaintext_ok || !m.sends_cleartext())
+            .filter(move |m| m.usable(plaintext_ok, channel_binding))
             .map(Mechanism::name)
     }
 }
@@ -151,6 +173,8 @@ enum State {
 /// One SASL exchange.
 pub struct Exchange {
     mechanism: Mechanism,
+    /// The connection's `tls-server-end-point` data, when it has one.
+    end_point: Option<Vec<u8>>,
     state: State,
 }
 
@@ -163,14 +187,20 @@ impl std::fmt::Debug for Exchange {
 }
 
 impl Exchange {
-    /// A new exchange for `mechanism`.
-    pub fn new(mechanism: Mechanism) -> Exchange {
+    /// A new exchange for `mechanism` on a connection whose channel
+    /// binding (RFC 5929 `tls-server-end-point`) is `end_point`, when it is
+    /// on TLS and the certificate has one.
+    pub fn new(mechanism: Mechanism, end_point: Option<&[u8]>) -> Exchange {
         let state = match mechanism {
             Mechanism::Plain => State::Plain,
             Mechanism::Login => State::LoginUser,
-            Mechanism::ScramSha256 => State::ScramFirst,
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => State::ScramFirst,
         };
-        Exchange { mechanism, state }
+        Exchange {
+            mechanism,
+            end_point: end_point.map(<[u8]>::to_vec),
+            state,
+        }
     }
 
     /// The mechanism.
@@ -253,7 +283,13 @@ impl Exchange {
                 Ok(password) => self.check(login, Secret::new(password)),
                 Err(r) => Step::Done(Outcome::Refused(r)),
             },
-            State::ScramFirst => match scram::client_first(data) {
+            State::ScramFirst => match scram::client_first(
+                data,
+                scram::Binding {
+                    plus: self.mechanism == Mechanism::ScramSha256Plus,
+                    end_point: self.end_point.as_deref(),
+                },
+            ) {
                 Ok(first) => {
                     let login = first.login.clone();
                     self.state = State::ScramVerifier(Box::new(first));
@@ -325,18 +361,26 @@ mod tests {
         );
         assert_eq!(Mechanism::named("CRAM-MD5"), None);
         assert_eq!(
-            Mechanism::usable(false).collect::<Vec<_>>(),
+            Mechanism::offered(false, false).collect::<Vec<_>>(),
             ["SCRAM-SHA-256"]
         );
         assert_eq!(
-            Mechanism::usable(true).collect::<Vec<_>>(),
+            Mechanism::offered(true, false).collect::<Vec<_>>(),
             ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
+        );
+        assert_eq!(
+            Mechanism::offered(true, true).collect::<Vec<_>>(),
+            ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN", "LOGIN"]
+        );
+        assert_eq!(
+            Mechanism::named("SCRAM-SHA-256-plus"),
+            Some(Mechanism::ScramSha256Plus)
         );
     }
 
     #[test]
     fn rfc4616_plain_with_initial_response_asks_for_a_password_check() {
-        let mut ex = Exchange::new(Mechanism::Plain);
+        let mut ex = Exchange::new(Mechanism::Plain, None);
         let Step::CheckPassword { login, password } = ex.start(Some(&b64(b"\0alice\0pw"))) else {
             panic!("no password check");
         };
@@ -349,7 +393,7 @@ mod tests {
 
     #[test]
     fn rfc4616_plain_without_initial_response_sends_an_empty_challenge() {
-        let mut ex = Exchange::new(Mechanism::Plain);
+        let mut ex = Exchange::new(Mechanism::Plain, None);
         assert_eq!(challenge(ex.start(None)), b"");
         assert!(matches!(
             ex.response(&b64(b"\0alice\0pw")),
@@ -359,7 +403,7 @@ mod tests {
             ex.password_checked(Some(false)),
             Step::Done(Outcome::Refused(Refusal::Failed { .. }))
         ));
-        let mut ex = Exchange::new(Mechanism::Plain);
+        let mut ex = Exchange::new(Mechanism::Plain, None);
         assert!(matches!(
             ex.start(Some(b"=")),
             Step::Done(Outcome::Refused(Refusal::Malformed(_)))
@@ -368,7 +412,7 @@ mod tests {
 
     #[test]
     fn login_mechanism_asks_for_user_then_password() {
-        let mut ex = Exchange::new(Mechanism::Login);
+        let mut ex = Exchange::new(Mechanism::Login, None);
         assert_eq!(challenge(ex.start(None)), b"Username:");
         assert_eq!(challenge(ex.response(&b64(b"alice"))), b"Password:");
         let Step::CheckPassword { login, password } = ex.response(&b64(b"pw")) else {
@@ -380,19 +424,19 @@ mod tests {
             Step::Done(Outcome::Refused(Refusal::Unavailable))
         ));
         // An initial response is the user name.
-        let mut ex = Exchange::new(Mechanism::Login);
+        let mut ex = Exchange::new(Mechanism::Login, None);
         assert_eq!(challenge(ex.start(Some(&b64(b"alice")))), b"Password:");
     }
 
     #[test]
     fn rfc4422_3_5_star_cancels_and_bad_base64_is_malformed() {
-        let mut ex = Exchange::new(Mechanism::Login);
+        let mut ex = Exchange::new(Mechanism::Login, None);
         challenge(ex.start(None));
         assert!(matches!(
             ex.response(b"*"),
             Step::Done(Outcome::Refused(Refusal::Cancelled))
         ));
-        let mut ex = Exchange::new(Mechanism::ScramSha256);
+        let mut ex = Exchange::new(Mechanism::ScramSha256, None);
         challenge(ex.start(None));
         assert!(matches!(
             ex.response(b"bm,,&&"),
@@ -412,7 +456,7 @@ mod tests {
         use sha2::Digest as _;
         let salt = b"0123456789abcdef";
         let verifier = scram_verifier("pencil", salt, 4096);
-        let mut ex = Exchange::new(Mechanism::ScramSha256);
+        let mut ex = Exchange::new(Mechanism::ScramSha256, None);
         let first = b"n,,n=alice,r=clientnonce";
         assert!(
             matches!(ex.start(Some(&b64(first))), Step::FetchVerifier { login } if login == "alice")
@@ -453,7 +497,7 @@ mod tests {
 
     #[test]
     fn scram_lookup_failure_is_unavailable() {
-        let mut ex = Exchange::new(Mechanism::ScramSha256);
+        let mut ex = Exchange::new(Mechanism::ScramSha256, None);
         assert!(matches!(
             ex.start(Some(&b64(b"n,,n=alice,r=abc"))),
             Step::FetchVerifier { .. }

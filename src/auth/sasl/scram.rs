@@ -1,7 +1,7 @@
 //! SCRAM-SHA-256 (RFC 5802, RFC 7677), server side, checked against the
 //! stored verifier (StoredKey and ServerKey), so the server never needs
-//! the password. Channel binding is not offered (no -PLUS mechanism):
-//! a client that asks for it (`p=`) is refused, as RFC 5802 §6 requires.
+//! the password. SCRAM-SHA-256-PLUS binds to the TLS connection with
+//! `tls-server-end-point` (RFC 5929), the one type offered.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -64,34 +64,73 @@ fn decoy_key() -> &'static [u8; 32] {
 pub(super) struct ClientFirst {
     /// The user to authenticate, `=2C`/`=3D` decoded.
     pub(super) login: String,
-    /// `gs2-header`, which the client echoes (base64) in `c=`.
-    gs2_header: String,
+    /// What the client must send (base64) in `c=`: the gs2 header, and
+    /// with -PLUS the channel-binding data after it.
+    channel_binding: Vec<u8>,
     /// `client-first-message-bare`, part of the AuthMessage.
     bare: String,
     client_nonce: String,
 }
 
+/// What channel binding the exchange can check.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Binding<'a> {
+    /// The mechanism is SCRAM-SHA-256-PLUS: the client must bind.
+    pub(super) plus: bool,
+    /// This connection's `tls-server-end-point` data, when it is on TLS
+    /// with a certificate that has one (and -PLUS is then advertised).
+    pub(super) end_point: Option<&'a [u8]>,
+}
+
 /// Parses the client-first-message.
-pub(super) fn client_first(message: &[u8]) -> Result<ClientFirst, Refusal> {
+pub(super) fn client_first(message: &[u8], binding: Binding<'_>) -> Result<ClientFirst, Refusal> {
     let text = std::str::from_utf8(message)
         .map_err(|_| Refusal::Malformed("the SCRAM message is not UTF-8"))?;
-    // gs2-cbind-flag: "n" (no channel binding), "y" (the client could but
-    // thinks we cannot: true, so it is fine), "p=…" (it insists: refuse).
-    let rest = match text.as_bytes().first() {
-        Some(b'n' | b'y') => text.get(1..).unwrap_or(""),
-        Some(b'p') => {
+    let malformed = Refusal::Malformed("malformed SCRAM gs2 header");
+    let (flag, rest) = text.split_once(',').ok_or(malformed.clone())?;
+    let (authzid, bare) = rest.split_once(',').ok_or(malformed.clone())?;
+    let gs2_header = text
+        .get(..text.len() - bare.len())
+        .unwrap_or_default()
+        .to_owned();
+    // RFC 5802 §6 gs2-cbind-flag: "n" the client does not bind, "y" it
+    // could but believes the server cannot, "p=name" it binds.
+    let channel_binding = match flag {
+        "n" | "y" if binding.plus => {
             return Err(Refusal::Malformed(
-                "channel binding is not offered; use SCRAM-SHA-256 without it",
+                "SCRAM-SHA-256-PLUS needs channel binding (p=tls-server-end-point)",
             ));
         }
-        _ => return Err(Refusal::Malformed("malformed SCRAM gs2 header")),
+        "n" => gs2_header.as_bytes().to_vec(),
+        // We advertised -PLUS on this connection, yet the client saw none:
+        // someone removed it on the way (RFC 5802 §6 says fail).
+        "y" if binding.end_point.is_some() => {
+            return Err(Refusal::Malformed(
+                "the client saw no channel binding, but it is offered here",
+            ));
+        }
+        "y" => gs2_header.as_bytes().to_vec(),
+        _ => match (flag.strip_prefix("p="), binding) {
+            (
+                Some("tls-server-end-point"),
+                Binding {
+                    plus: true,
+                    end_point: Some(data),
+                },
+            ) => [gs2_header.as_bytes(), data].concat(),
+            (Some(_), Binding { plus: true, .. }) => {
+                return Err(Refusal::Malformed(
+                    "only tls-server-end-point channel binding is offered",
+                ));
+            }
+            (Some(_), _) => {
+                return Err(Refusal::Malformed(
+                    "channel binding is only for SCRAM-SHA-256-PLUS",
+                ));
+            }
+            (None, _) => return Err(malformed),
+        },
     };
-    let rest = rest
-        .strip_prefix(',')
-        .ok_or(Refusal::Malformed("malformed SCRAM gs2 header"))?;
-    let (authzid, bare) = rest
-        .split_once(',')
-        .ok_or(Refusal::Malformed("malformed SCRAM gs2 header"))?;
     let authzid = match authzid {
         "" => String::new(),
         a => saslname(
@@ -99,10 +138,6 @@ pub(super) fn client_first(message: &[u8]) -> Result<ClientFirst, Refusal> {
                 .ok_or(Refusal::Malformed("malformed SCRAM authzid"))?,
         )?,
     };
-    let gs2_header = text
-        .get(..text.len() - bare.len())
-        .unwrap_or_default()
-        .to_owned();
     let mut attrs = bare.split(',');
     // RFC 5802 §5.1: a mandatory extension ("m=") we do not know must fail.
     let login = match attrs.next() {
@@ -124,7 +159,7 @@ pub(super) fn client_first(message: &[u8]) -> Result<ClientFirst, Refusal> {
     }
     Ok(ClientFirst {
         login,
-        gs2_header,
+        channel_binding,
         bare: bare.to_owned(),
         client_nonce,
     })
@@ -227,8 +262,9 @@ impl ServerFirst {
             .next()
             .and_then(|r| r.strip_prefix("r="))
             .ok_or(Refusal::Malformed("the SCRAM message has no r="))?;
-        // Without channel binding, c= carries the gs2 header exactly.
-        if B64.decode(binding).ok().as_deref() != Some(self.client.gs2_header.as_bytes()) {
+        // c= repeats the gs2 header (so a changed flag is caught) and, with
+        // -PLUS, carries the channel binding of the TLS connection it saw.
+        if B64.decode(binding).ok().as_deref() != Some(self.client.channel_binding.as_slice()) {
             return Err(Refusal::Malformed(
                 "the SCRAM channel binding does not match",
             ));
@@ -279,14 +315,19 @@ mod tests {
         scram_verifier("pencil", &B64.decode(SALT).unwrap(), 4096)
     }
 
+    const NONE: Binding<'static> = Binding {
+        plus: false,
+        end_point: None,
+    };
+
     fn rfc7677_server_first() -> ServerFirst {
-        let first = client_first(CLIENT_FIRST).unwrap();
+        let first = client_first(CLIENT_FIRST, NONE).unwrap();
         server_first(first, Some(&pencil()), SERVER_NONCE)
     }
 
     #[test]
     fn rfc7677_3_test_vector() {
-        let first = client_first(CLIENT_FIRST).unwrap();
+        let first = client_first(CLIENT_FIRST, NONE).unwrap();
         assert_eq!(first.login, "user");
         let sf = server_first(first, Some(&pencil()), SERVER_NONCE);
         assert_eq!(
@@ -310,9 +351,13 @@ mod tests {
         ));
         // Unknown user: a salt and iteration count all the same, then failure
         // even for the proof that would be right for a real verifier.
-        let first = client_first(CLIENT_FIRST).unwrap();
+        let first = client_first(CLIENT_FIRST, NONE).unwrap();
         let decoy = server_first(first, None, SERVER_NONCE);
-        let again = server_first(client_first(CLIENT_FIRST).unwrap(), None, SERVER_NONCE);
+        let again = server_first(
+            client_first(CLIENT_FIRST, NONE).unwrap(),
+            None,
+            SERVER_NONCE,
+        );
         assert_eq!(decoy.message(), again.message());
         assert!(matches!(
             decoy.client_final(CLIENT_FINAL),
@@ -335,21 +380,21 @@ mod tests {
             b"",
         ] {
             assert!(
-                matches!(client_first(bad), Err(Refusal::Malformed(_))),
+                matches!(client_first(bad, NONE), Err(Refusal::Malformed(_))),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
         }
         assert!(matches!(
-            client_first(b"n,a=bob,n=user,r=abc"),
+            client_first(b"n,a=bob,n=user,r=abc", NONE),
             Err(Refusal::OtherIdentity { .. })
         ));
     }
 
     #[test]
     fn rfc5802_6_gs2_flag_y_is_accepted_and_must_be_echoed() {
-        let first = client_first(b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO").unwrap();
-        assert_eq!(first.gs2_header, "y,,");
+        let first = client_first(b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO", NONE).unwrap();
+        assert_eq!(first.channel_binding, b"y,,");
         let sf = server_first(first, Some(&pencil()), SERVER_NONCE);
         // c=biws is "n,,": a client that said "y" must say so again
         // (downgrade protection), so the RFC's message no longer fits.
@@ -360,12 +405,63 @@ mod tests {
     }
 
     #[test]
+    fn rfc5802_6_plus_binds_the_tls_end_point_and_nothing_else() {
+        let data: &[u8] = b"\x01\x02end-point";
+        let plus = Binding {
+            plus: true,
+            end_point: Some(data),
+        };
+        let first = client_first(b"p=tls-server-end-point,,n=user,r=abc", plus).unwrap();
+        assert_eq!(
+            first.channel_binding,
+            [&b"p=tls-server-end-point,,"[..], data].concat()
+        );
+        let sf = server_first(first, Some(&pencil()), "xyz");
+        let proof = "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        // A client on another TLS connection (another end point) is caught
+        // at c=, before the proof is even looked at.
+        let other = B64.encode(b"p=tls-server-end-point,,other");
+        let bad = format!("c={other},r=abcxyz,p={proof}");
+        assert!(matches!(
+            sf.client_final(bad.as_bytes()),
+            Err(Refusal::Malformed(_))
+        ));
+        let right = B64.encode([&b"p=tls-server-end-point,,"[..], data].concat());
+        let wrong_proof = format!("c={right},r=abcxyz,p={proof}");
+        assert!(matches!(
+            sf.client_final(wrong_proof.as_bytes()),
+            Err(Refusal::Failed { .. })
+        ));
+        for bad in [
+            &b"n,,n=user,r=abc"[..],
+            b"y,,n=user,r=abc",
+            b"p=tls-unique,,n=user,r=abc",
+        ] {
+            assert!(matches!(
+                client_first(bad, plus),
+                Err(Refusal::Malformed(_))
+            ));
+        }
+        // Without -PLUS, on a connection that offers it, "y" means the
+        // offer was stripped on the way.
+        let offered = Binding {
+            plus: false,
+            end_point: Some(data),
+        };
+        assert!(matches!(
+            client_first(b"y,,n=user,r=abc", offered),
+            Err(Refusal::Malformed(_))
+        ));
+        assert!(client_first(b"n,,n=user,r=abc", offered).is_ok());
+    }
+
+    #[test]
     fn saslnames_decode_escapes_and_authzid_may_name_oneself() {
-        let first = client_first(b"n,a=a=3Db,n=A=3Db=2Cc,r=xyz").unwrap_err();
+        let first = client_first(b"n,a=a=3Db,n=A=3Db=2Cc,r=xyz", NONE).unwrap_err();
         assert!(matches!(first, Refusal::OtherIdentity { .. }));
-        let first = client_first(b"n,a=a=3Db=2Cc,n=a=3Db=2Cc,r=xyz").unwrap();
+        let first = client_first(b"n,a=a=3Db=2Cc,n=a=3Db=2Cc,r=xyz", NONE).unwrap();
         assert_eq!(first.login, "a=b,c");
-        assert_eq!(first.gs2_header, "n,a=a=3Db=2Cc,");
+        assert_eq!(first.channel_binding, b"n,a=a=3Db=2Cc,");
     }
 
     #[test]

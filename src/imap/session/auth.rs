@@ -31,20 +31,26 @@ impl Session {
         mechanism: &str,
         initial: Option<String>,
     ) -> Option<Done> {
-        let Some(mechanism) = Mechanism::named(mechanism) else {
-            let offered: Vec<&str> = Mechanism::usable(self.plaintext_ok()).collect();
-            return Some(Done::no(
-                "CANNOT",
-                format!(
-                    "the {mechanism} mechanism is not supported; use {}",
-                    offered.join(" or ")
-                ),
-            ));
+        let end_point = self.end_point();
+        let usable = |m: Mechanism| m.usable(self.plaintext_ok(), end_point.is_some());
+        let mechanism = match Mechanism::named(mechanism) {
+            Some(m) if usable(m) => m,
+            Some(m) if m.sends_cleartext() => {
+                return Some(Done::no("PRIVACYREQUIRED", PRIVACY));
+            }
+            _ => {
+                let offered: Vec<&str> =
+                    Mechanism::offered(self.plaintext_ok(), end_point.is_some()).collect();
+                return Some(Done::no(
+                    "CANNOT",
+                    format!(
+                        "the {mechanism} mechanism is not available here; use {}",
+                        offered.join(" or ")
+                    ),
+                ));
+            }
         };
-        if mechanism.sends_cleartext() && !self.plaintext_ok() {
-            return Some(Done::no("PRIVACYREQUIRED", PRIVACY));
-        }
-        let mut exchange = Exchange::new(mechanism);
+        let mut exchange = Exchange::new(mechanism, end_point.as_deref());
         let step = exchange.start(initial.as_deref().map(str::as_bytes));
         self.sasl_step(tag, exchange, step).await
     }

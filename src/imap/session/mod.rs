@@ -217,6 +217,12 @@ impl Session {
         self.tls || self.state.config.allow_plaintext_passwords() == PlaintextPasswords::Always
     }
 
+    /// This connection's channel binding for SCRAM-SHA-256-PLUS: only
+    /// over TLS, and only with a certificate that defines one.
+    fn end_point(&self) -> Option<Vec<u8>> {
+        self.state.tls_end_point.clone().filter(|_| self.tls)
+    }
+
     /// The CAPABILITY list: exactly what works (RFC 9051 §7.2.2).
     fn capabilities(&self) -> String {
         let mut caps: Vec<String> = vec!["IMAP4rev1".into()];
@@ -229,7 +235,7 @@ impl Session {
             if !self.plaintext_ok() {
                 caps.push("LOGINDISABLED".into());
             }
-            for m in Mechanism::usable(self.plaintext_ok()) {
+            for m in Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()) {
                 caps.push(format!("AUTH={m}"));
             }
         }

@@ -49,29 +49,35 @@ impl Session {
     pub(super) async fn auth(&mut self, mechanism: Option<String>, initial: Option<String>) {
         let Some(name) = mechanism else {
             self.ok("mechanisms follow");
-            for m in Mechanism::usable(self.plaintext_ok()) {
+            for m in Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()) {
                 self.out.extend_from_slice(m.as_bytes());
                 self.out.extend_from_slice(b"\r\n");
             }
             self.out.extend_from_slice(b".\r\n");
             return;
         };
-        let Some(mechanism) = Mechanism::named(&name) else {
-            let offered: Vec<&str> = Mechanism::usable(self.plaintext_ok()).collect();
-            self.err(
-                None,
-                &format!(
-                    "the {name} mechanism is not supported; use {}",
-                    offered.join(" or ")
-                ),
-            );
-            return;
+        let end_point = self.end_point();
+        let usable = |m: Mechanism| m.usable(self.plaintext_ok(), end_point.is_some());
+        let mechanism = match Mechanism::named(&name) {
+            Some(m) if usable(m) => m,
+            Some(m) if m.sends_cleartext() => {
+                self.err(Some("AUTH"), NEEDS_TLS);
+                return;
+            }
+            _ => {
+                let offered: Vec<&str> =
+                    Mechanism::offered(self.plaintext_ok(), end_point.is_some()).collect();
+                self.err(
+                    None,
+                    &format!(
+                        "the {name} mechanism is not available here; use {}",
+                        offered.join(" or ")
+                    ),
+                );
+                return;
+            }
         };
-        if mechanism.sends_cleartext() && !self.plaintext_ok() {
-            self.err(Some("AUTH"), NEEDS_TLS);
-            return;
-        }
-        let mut exchange = Exchange::new(mechanism);
+        let mut exchange = Exchange::new(mechanism, end_point.as_deref());
         let step = exchange.start(initial.as_deref().map(str::as_bytes));
         self.sasl_step(exchange, step).await;
     }

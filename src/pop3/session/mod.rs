@@ -133,6 +133,12 @@ impl Session {
         self.tls || self.state.config.allow_plaintext_passwords() == PlaintextPasswords::Always
     }
 
+    /// This connection's channel binding for SCRAM-SHA-256-PLUS: only
+    /// over TLS, and only with a certificate that defines one.
+    fn end_point(&self) -> Option<Vec<u8>> {
+        self.state.tls_end_point.clone().filter(|_| self.tls)
+    }
+
     /// A single-line `+OK`.
     fn ok(&mut self, text: &str) {
         self.status("+OK", None, text);
@@ -257,7 +263,8 @@ impl Session {
             }
             // RFC 5034 §5: SCRAM sends no password, so it is listed even
             // before TLS.
-            let mechanisms: Vec<&str> = Mechanism::usable(self.plaintext_ok()).collect();
+            let mechanisms: Vec<&str> =
+                Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()).collect();
             sasl = format!("SASL {}", mechanisms.join(" "));
             caps.push(&sasl);
             if !self.tls && self.state.tls.is_some() {
