@@ -88,7 +88,8 @@ pub fn verify_password(password: &Secret, password_hash: &str) -> bool {
             .is_ok()
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+/// HMAC-SHA-256 of `data` under `key`.
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
     match Hmac::<Sha256>::new_from_slice(key) {
         Ok(mut mac) => {
@@ -99,11 +100,15 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The SCRAM-SHA-256 verifier for `password` (RFC 5802 §3). SASLprep of the
-/// password comes with the SCRAM mechanism itself.
+/// The SCRAM-SHA-256 verifier for `password` (RFC 5802 §3). RFC 5802 has
+/// the client SASLprep (RFC 4013) the password before hashing, so the
+/// verifier is made from the prepared form; a password SASLprep refuses is
+/// used as it is, as PostgreSQL does, so such a user can still log in with
+/// a client that does the same.
 pub fn scram_verifier(password: &str, salt: &[u8], iterations: u32) -> String {
+    let prepared = stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password));
     let mut salted = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
+    pbkdf2::pbkdf2_hmac::<Sha256>(prepared.as_bytes(), salt, iterations, &mut salted);
     let client_key = hmac(&salted, b"Client Key");
     let stored_key = Sha256::digest(&client_key);
     let server_key = hmac(&salted, b"Server Key");
@@ -132,6 +137,21 @@ mod tests {
         assert_eq!(parts[2], "W22ZaJ0SNY7soEsUEjb6gQ==");
         assert_eq!(parts[3], "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=");
         assert_eq!(parts[4], "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=");
+    }
+
+    #[test]
+    fn rfc4013_scram_verifiers_are_made_from_the_saslprepped_password() {
+        // U+00AA (ª) is NFKC-mapped to "a"; U+00AD (soft hyphen) maps to nothing.
+        let salt = b"salt";
+        assert_eq!(
+            scram_verifier("I\u{AD}X\u{AA}", salt, 4096),
+            scram_verifier("IXa", salt, 4096)
+        );
+        // A prohibited character (U+0007): used as is, not refused.
+        assert_ne!(
+            scram_verifier("a\u{7}", salt, 4096),
+            scram_verifier("a", salt, 4096)
+        );
     }
 
     #[test]

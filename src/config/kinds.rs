@@ -156,6 +156,26 @@ impl<const MIN: u32, const MAX: u32> Kind for Days<MIN, MAX> {
     }
 }
 
+/// A number of seconds in `MIN..=MAX`.
+pub(super) struct Seconds<const MIN: u32, const MAX: u32>;
+
+impl<const MIN: u32, const MAX: u32> Kind for Seconds<MIN, MAX> {
+    type Value = u32;
+    type Out<'a> = std::time::Duration;
+    fn parse(text: &str) -> Option<u32> {
+        Count::<MIN, MAX>::parse(text)
+    }
+    fn out(value: &u32) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(*value))
+    }
+    fn show(out: std::time::Duration) -> String {
+        out.as_secs().to_string()
+    }
+    fn expected() -> String {
+        format!("a number of seconds {MIN}-{MAX}")
+    }
+}
+
 /// A size in bytes in `MIN..=MAX`.
 pub(super) struct Bytes<const MIN: u64, const MAX: u64>;
 

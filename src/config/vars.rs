@@ -5,7 +5,7 @@
 
 use super::Config;
 use super::choices::{DbTls, LogLevel, PlaintextPasswords};
-use super::kinds::{Bytes, Count, Days, Kind, OneOf, Port, Secret, Text, Toggle};
+use super::kinds::{Bytes, Count, Days, Kind, OneOf, Port, Seconds, Secret, Text, Toggle};
 
 /// A variable's name and how to treat it when shown.
 pub(super) struct Variable {
@@ -164,6 +164,16 @@ variables! {
     use_subaddressing "use-subaddressing": Toggle => bool = false;
     /// Whether clients may log in with plaintext passwords outside TLS.
     allow_plaintext_passwords "allow-plaintext-passwords": OneOf<PlaintextPasswords> => PlaintextPasswords = PlaintextPasswords::Never;
+    /// How many IMAP and POP3 connections one IP address may have open; more are refused.
+    max_connections_per_ip "max-connections-per-ip": Count<1, 1_000_000> => u32 = 100;
+    /// Failed logins from one address, or for one login, before replies to failures are delayed.
+    auth_failures_before_delay "auth-failures-before-delay": Count<0, 1000> => u32 = 3;
+    /// The first delay; each further failure doubles it. 0 turns throttling off.
+    auth_failure_delay "auth-failure-delay": Seconds<0, 3600> => std::time::Duration = std::time::Duration::from_secs(1);
+    /// The longest delay of a reply to a failed login.
+    auth_failure_max_delay "auth-failure-max-delay": Seconds<0, 3600> => std::time::Duration = std::time::Duration::from_secs(30);
+    /// How long failed logins are remembered after the last one.
+    auth_failure_window "auth-failure-window": Seconds<1, 86_400> => std::time::Duration = std::time::Duration::from_secs(900);
     /// How much to log.
     log_level "log-level": OneOf<LogLevel> => LogLevel = LogLevel::Info;
     /// Where to log; empty means standard error.

@@ -28,6 +28,24 @@ pub struct ServerState {
     pub events: tokio::sync::broadcast::Sender<MailboxEvent>,
     /// TLS, when a certificate is configured (STARTTLS and IMAPS).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The certificate's RFC 5929 `tls-server-end-point` channel binding,
+    /// for SCRAM-SHA-256-PLUS on TLS connections.
+    pub tls_end_point: Option<Vec<u8>>,
+    /// Failed logins by address and by login (`auth-failure-*`).
+    pub throttle: Arc<crate::auth::throttle::Throttle>,
+    /// Open IMAP and POP3 connections by address (`max-connections-per-ip`).
+    pub connections: Arc<crate::net::limits::ConnectionLimit>,
+}
+
+impl ServerState {
+    /// How a session on a connection from `peer` authenticates.
+    pub fn gate(&self, peer: SocketAddr) -> crate::auth::Gate<'_> {
+        crate::auth::Gate {
+            pool: &self.pool,
+            throttle: &self.throttle,
+            peer,
+        }
+    }
 }
 
 /// Serves one connection; `implicit_tls` for the IMAPS port.
@@ -35,6 +53,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, state: ServerState, implici
     use tracing::Instrument as _;
     let span = tracing::info_span!("imap", %peer);
     async move {
+        let slot = state.connections.acquire(peer.ip());
         let stream = if implicit_tls {
             let Some(acceptor) = state.tls.as_ref() else {
                 return;
@@ -48,6 +67,15 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, state: ServerState, implici
             }
         } else {
             Stream::Plain(tcp)
+        };
+        let Some(_slot) = slot else {
+            crate::net::limits::refuse(
+                stream,
+                peer,
+                b"* BYE [UNAVAILABLE] too many connections from your address\r\n",
+            )
+            .await;
+            return;
         };
         if let Err(e) = connection::run(stream, peer, state).await {
             tracing::debug!(error = %e, "connection ended");

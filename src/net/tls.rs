@@ -33,9 +33,24 @@ pub enum TlsError {
     SelfSigned(String),
 }
 
+/// TLS for the listeners.
+#[derive(Clone)]
+pub struct Tls {
+    /// Accepts connections.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// The certificate's `tls-server-end-point` channel binding (RFC 5929),
+    /// when its signature algorithm defines one.
+    pub end_point: Option<Vec<u8>>,
+}
+
 /// The acceptor for `pem_file`: its certificates in order (leaf first) and
 /// its private key (PKCS#8, PKCS#1 or SEC1).
 pub fn acceptor(pem_file: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    Ok(load(pem_file)?.acceptor)
+}
+
+/// The acceptor for `pem_file` and its leaf certificate's channel binding.
+pub fn load(pem_file: &Path) -> Result<Tls, TlsError> {
     let path = pem_file.display().to_string();
     let pem = std::fs::read(pem_file).map_err(|source| TlsError::Read {
         path: path.clone(),
@@ -51,6 +66,9 @@ pub fn acceptor(pem_file: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> 
     if certs.is_empty() {
         return Err(unusable("it holds no certificate".into()));
     }
+    let end_point = certs
+        .first()
+        .and_then(|leaf| crate::net::end_point::tls_server_end_point(leaf));
     let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| unusable(format!("no usable private key: {e}")))?;
     let config =
@@ -60,7 +78,10 @@ pub fn acceptor(pem_file: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> 
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| unusable(e.to_string()))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        end_point,
+    })
 }
 
 /// Writes a self-signed certificate and key for `hostnames` to `pem_file`

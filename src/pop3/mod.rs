@@ -22,6 +22,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, state: ServerState, implici
     use tracing::Instrument as _;
     let span = tracing::info_span!("pop3", %peer);
     async move {
+        let slot = state.connections.acquire(peer.ip());
         let stream = if implicit_tls {
             let Some(acceptor) = state.tls.as_ref() else {
                 return;
@@ -35,6 +36,15 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, state: ServerState, implici
             }
         } else {
             Stream::Plain(tcp)
+        };
+        let Some(_slot) = slot else {
+            crate::net::limits::refuse(
+                stream,
+                peer,
+                b"-ERR [SYS/TEMP] too many connections from your address\r\n",
+            )
+            .await;
+            return;
         };
         if let Err(e) = connection::run(stream, peer, state).await {
             tracing::debug!(error = %e, "connection ended");

@@ -81,14 +81,26 @@ pub fn shared_state(
     let tls = match config.tls_certificate() {
         "" if config.use_imaps() || config.use_pops() => return Err(StateError::NoCertificate),
         "" => None,
-        path => Some(crate::net::tls::acceptor(std::path::Path::new(path))?),
+        path => Some(crate::net::tls::load(std::path::Path::new(path))?),
     };
+    let tls_end_point = tls.as_ref().and_then(|t| t.end_point.clone());
+    let tls = tls.map(|t| t.acceptor);
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
+    let throttle = crate::auth::throttle::Throttle::new(crate::auth::throttle::ThrottleConfig {
+        free_failures: config.auth_failures_before_delay(),
+        delay: config.auth_failure_delay(),
+        max_delay: config.auth_failure_max_delay(),
+        window: config.auth_failure_window(),
+    });
+    let connections = crate::net::limits::ConnectionLimit::new(config.max_connections_per_ip());
     Ok(crate::imap::ServerState {
         pool,
         config: std::sync::Arc::new(config),
         events,
         tls,
+        tls_end_point,
+        throttle: std::sync::Arc::new(throttle),
+        connections,
     })
 }

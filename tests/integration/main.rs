@@ -5,6 +5,7 @@
 mod harness;
 
 mod audit;
+mod auth_sasl;
 mod cli_admin;
 mod cli_aliases;
 mod cli_export;

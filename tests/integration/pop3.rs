@@ -599,9 +599,11 @@ async fn rfc2595_plaintext_passwords_are_refused_without_tls() {
         capa.contains("UIDL\r\n") && capa.contains("RESP-CODES\r\n"),
         "{capa}"
     );
-    for absent in ["USER", "SASL", "STLS"] {
+    for absent in ["USER", "PLAIN", "LOGIN", "STLS"] {
         assert!(!capa.contains(absent), "{absent} in {capa}");
     }
+    // SCRAM sends no password, so it is offered without TLS (RFC 5034 §5).
+    assert!(capa.contains("\r\nSASL SCRAM-SHA-256\r\n"), "{capa}");
     let refused = "-ERR [AUTH] plaintext passwords are not allowed without TLS; use STLS first";
     assert_eq!(p.cmd("USER alice").await, refused);
     assert_eq!(p.cmd("PASS secret").await, "-ERR send USER first");
@@ -661,6 +663,7 @@ async fn rfc2595_4_stls_then_user_pass_and_pop3s_with_poplib() {
             "IMPLEMENTATION",
             "PIPELINING",
             "RESP-CODES",
+            "SASL",
             "STLS",
             "TOP",
             "UIDL"
@@ -702,10 +705,10 @@ async fn rfc5034_4_auth_plain_with_and_without_initial_response() {
     // Pre-CAPA clients ask for the mechanisms with a bare AUTH.
     let (status, mechs) = p.multi("AUTH").await;
     assert!(status.starts_with("+OK"));
-    assert_eq!(mechs, b"PLAIN\r\n");
+    assert_eq!(mechs, b"SCRAM-SHA-256\r\nPLAIN\r\nLOGIN\r\n");
     assert_eq!(
         p.cmd("AUTH CRAM-MD5").await,
-        "-ERR the CRAM-MD5 mechanism is not supported; use PLAIN"
+        "-ERR the CRAM-MD5 mechanism is not available here; use SCRAM-SHA-256 or PLAIN or LOGIN"
     );
     assert_eq!(
         p.cmd(&format!("AUTH PLAIN {}", b64("\0alice\0wrong")))

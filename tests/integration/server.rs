@@ -208,3 +208,64 @@ async fn the_server_listens_for_lmtp_beside_imap() {
     let (mut reader, _writer) = connect(lmtp);
     assert!(read_line(&mut reader).starts_with("220 "));
 }
+
+#[tokio::test]
+async fn every_failed_login_is_logged_with_address_and_login_never_the_password() {
+    let db = TestDb::new().await;
+    let mut owner = db.owner().await;
+    let secrets = StoredSecrets::derive(&Secret::new("s3cret pass")).unwrap();
+    archiveopteryx::store::users::add_user(&mut owner, "alice", &secrets, "alice@example.org")
+        .await
+        .unwrap();
+    let port = free_port();
+    append_config(
+        &db,
+        &format!(
+            "imap-address = 127.0.0.1\nimap-port = {port}\nuse-lmtp = off\nallow-plaintext-passwords = always\n"
+        ),
+    );
+    let server = Server::start(&db.config_path);
+    server.wait_for(&format!("listening for IMAP on 127.0.0.1:{port}"));
+    let (mut reader, mut writer) = connect(port);
+    read_line(&mut reader);
+    let canary = "Wrong-Canary-93";
+    writer
+        .write_all(format!("a1 LOGIN alice \"{canary}\"\r\n").as_bytes())
+        .unwrap();
+    assert!(read_line(&mut reader).starts_with("a1 NO [AUTHENTICATIONFAILED]"));
+    // "\0mallory\0<canary>" over SASL PLAIN.
+    let plain = "AG1hbGxvcnkAV3JvbmctQ2FuYXJ5LTkz";
+    writer
+        .write_all(format!("a2 AUTHENTICATE PLAIN {plain}\r\n").as_bytes())
+        .unwrap();
+    assert!(read_line(&mut reader).starts_with("a2 NO [AUTHENTICATIONFAILED]"));
+    writer
+        .write_all(b"a3 LOGIN alice \"s3cret pass\"\r\n")
+        .unwrap();
+    assert!(read_line(&mut reader).starts_with("a3 OK "));
+    // Everything logged up to the successful login.
+    let mut lines = Vec::new();
+    loop {
+        let line = server
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no \"logged in\" line; saw:\n{}", lines.join("\n")));
+        let done = line.contains("logged in");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let failures: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("authentication failed"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{lines:#?}");
+    for (line, login) in failures.iter().zip(["alice", "mallory"]) {
+        assert!(line.contains("127.0.0.1") && line.contains(login), "{line}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains(canary)),
+        "the password was logged: {lines:#?}"
+    );
+}

@@ -1,132 +1,134 @@
-//! LOGIN (RFC 9051 §6.2.3) and AUTHENTICATE PLAIN with SASL-IR (RFC 9051
-//! §6.2.2, RFC 4616, RFC 4959).
+//! LOGIN (RFC 9051 §6.2.3) and AUTHENTICATE (RFC 9051 §6.2.2) with SASL-IR
+//! (RFC 4959): the exchange itself is `crate::auth::sasl`; this file turns
+//! its steps into continuations and tagged replies with RFC 5530 codes.
 
 use base64::Engine as _;
 
 use super::{Done, Pending, Session, User};
 use crate::auth::Secret;
+use crate::auth::sasl::{Exchange, Mechanism, Outcome, Refusal, Step};
+
+const PRIVACY: &str = "plaintext passwords are not allowed without TLS";
 
 impl Session {
     pub(super) async fn login(&mut self, login: &str, password: String) -> Done {
         if !self.plaintext_ok() {
-            return Done::no(
-                "PRIVACYREQUIRED",
-                "plaintext passwords are not allowed without TLS",
-            );
+            return Done::no("PRIVACYREQUIRED", PRIVACY);
         }
-        self.check_credentials(login, Secret::new(password)).await
+        let outcome = self
+            .state
+            .gate(self.peer)
+            .cleartext("LOGIN", login, &Secret::new(password))
+            .await;
+        self.concluded(outcome).await
     }
 
     /// Starts AUTHENTICATE; None when a continuation was sent and the
     /// client's response is awaited.
-    pub(super) fn authenticate(
+    pub(super) async fn authenticate(
         &mut self,
         tag: &str,
         mechanism: &str,
         initial: Option<String>,
     ) -> Option<Done> {
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return Some(Done::no(
-                "CANNOT",
-                format!("the {mechanism} mechanism is not supported; use PLAIN"),
-            ));
-        }
-        if !self.plaintext_ok() {
-            return Some(Done::no(
-                "PRIVACYREQUIRED",
-                "plaintext passwords are not allowed without TLS",
-            ));
-        }
-        match initial {
-            Some(_) => {
-                // Handled by the caller's next step: keep it simple by
-                // treating the initial response like a response line.
-                self.pending = Some(Pending::Authenticate {
-                    tag: tag.to_owned(),
-                    mechanism: "PLAIN".into(),
-                });
-                self.initial_response = initial;
-                None
+        let end_point = self.end_point();
+        let usable = |m: Mechanism| m.usable(self.plaintext_ok(), end_point.is_some());
+        let mechanism = match Mechanism::named(mechanism) {
+            Some(m) if usable(m) => m,
+            Some(m) if m.sends_cleartext() => {
+                return Some(Done::no("PRIVACYREQUIRED", PRIVACY));
             }
-            None => {
-                self.out.extend_from_slice(b"+ \r\n");
-                self.pending = Some(Pending::Authenticate {
-                    tag: tag.to_owned(),
-                    mechanism: "PLAIN".into(),
-                });
-                None
+            _ => {
+                let offered: Vec<&str> =
+                    Mechanism::offered(self.plaintext_ok(), end_point.is_some()).collect();
+                return Some(Done::no(
+                    "CANNOT",
+                    format!(
+                        "the {mechanism} mechanism is not available here; use {}",
+                        offered.join(" or ")
+                    ),
+                ));
             }
-        }
+        };
+        let mut exchange = Exchange::new(mechanism, end_point.as_deref());
+        let step = exchange.start(initial.as_deref().map(str::as_bytes));
+        self.sasl_step(tag, exchange, step).await
     }
 
-    /// The client's response to our `+` (or its SASL-IR initial response).
-    pub(super) async fn authenticate_response(&mut self, tag: &str, _mechanism: &str, line: &[u8]) {
+    /// The client's line in answer to a continuation.
+    pub(super) async fn authenticate_response(
+        &mut self,
+        tag: &str,
+        mut exchange: Box<Exchange>,
+        line: &[u8],
+    ) {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let done = self.plain(line).await;
-        self.finish(tag, done);
-    }
-
-    /// Runs a SASL-IR initial response kept by `authenticate`.
-    pub(super) async fn initial_response(&mut self) {
-        let (Some(Pending::Authenticate { tag, .. }), Some(ir)) =
-            (self.pending.take(), self.initial_response.take())
-        else {
-            return;
-        };
-        // RFC 4959 §3: "=" is an empty initial response.
-        let ir = if ir == "=" { String::new() } else { ir };
-        let done = self.plain(ir.as_bytes()).await;
-        self.finish(&tag, done);
-    }
-
-    async fn plain(&mut self, b64: &[u8]) -> Done {
-        if b64 == b"*" {
-            return Done::bad("authentication cancelled");
+        let step = exchange.response(line);
+        if let Some(done) = self.sasl_step(tag, *exchange, step).await {
+            self.finish(tag, done);
         }
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-            return Done::bad("the response is not base64");
-        };
-        // RFC 4616: authzid NUL authcid NUL passwd.
-        let mut fields = decoded.split(|&b| b == 0);
-        let (Some(authz), Some(authc), Some(pass), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Done::bad("malformed PLAIN response");
-        };
-        let (Ok(authz), Ok(authc), Ok(pass)) = (
-            std::str::from_utf8(authz),
-            std::str::from_utf8(authc),
-            std::str::from_utf8(pass),
-        ) else {
-            return Done::bad("the PLAIN response is not UTF-8");
-        };
-        if !authz.is_empty() && !authz.eq_ignore_ascii_case(authc) {
-            return Done::no(
-                "AUTHORIZATIONFAILED",
-                "acting as another user is not supported",
-            );
-        }
-        self.check_credentials(authc, Secret::new(pass)).await
     }
 
-    async fn check_credentials(&mut self, login: &str, password: Secret) -> Done {
+    /// Runs the exchange until it needs the client (a `+` continuation is
+    /// written and None returned) or ends (its tagged reply is returned).
+    async fn sasl_step(&mut self, tag: &str, mut exchange: Exchange, step: Step) -> Option<Done> {
+        match self
+            .state
+            .gate(self.peer)
+            .advance(&mut exchange, step)
+            .await
+        {
+            Step::Challenge(data) => {
+                self.out.extend_from_slice(b"+ ");
+                self.out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(data)
+                        .as_bytes(),
+                );
+                self.out.extend_from_slice(b"\r\n");
+                self.pending = Some(Pending::Authenticate {
+                    tag: tag.to_owned(),
+                    exchange: Box::new(exchange),
+                });
+                None
+            }
+            Step::Done(outcome) => Some(self.concluded(outcome).await),
+            // `advance` performs the lookups itself; these cannot come back.
+            Step::CheckPassword { .. } | Step::FetchVerifier { .. } => Some(Done::no(
+                "UNAVAILABLE",
+                "authentication went wrong; try again",
+            )),
+        }
+    }
+
+    /// The reply to a finished exchange (RFC 5530 codes); on success the
+    /// session becomes authenticated.
+    async fn concluded(&mut self, outcome: Outcome) -> Done {
+        let login = match outcome {
+            Outcome::Success { login } => login,
+            Outcome::Refused(Refusal::Failed { .. }) => {
+                return Done::no("AUTHENTICATIONFAILED", "invalid credentials");
+            }
+            Outcome::Refused(Refusal::OtherIdentity { .. }) => {
+                return Done::no(
+                    "AUTHORIZATIONFAILED",
+                    "acting as another user is not supported",
+                );
+            }
+            Outcome::Refused(Refusal::Unavailable) => {
+                return Done::no("UNAVAILABLE", "authentication is unavailable; try again");
+            }
+            Outcome::Refused(Refusal::Malformed(why)) => return Done::bad(why),
+            Outcome::Refused(Refusal::Cancelled) => {
+                return Done::bad("authentication cancelled");
+            }
+        };
         let client = match self.db().await {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let ok = match crate::store::auth::check_password(&**client, login, &password).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "password check failed");
-                return Done::no("UNAVAILABLE", "the database is unavailable; try again");
-            }
-        };
-        if !ok {
-            tracing::info!(user = %login, peer = %self.peer, "login failed");
-            return Done::no("AUTHENTICATIONFAILED", "invalid credentials");
-        }
-        let id = match crate::store::users::user_id(&**client, login).await {
+        let id = match crate::store::users::user_id(&**client, &login).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e, "user lookup failed after a good password");
@@ -134,10 +136,7 @@ impl Session {
             }
         };
         tracing::info!(user = %login, peer = %self.peer, "logged in");
-        self.user = Some(User {
-            id,
-            login: login.to_owned(),
-        });
+        self.user = Some(User { id, login });
         let caps = self.capabilities();
         Done::ok_code(format!("CAPABILITY {caps}"), "logged in")
     }

@@ -25,6 +25,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use super::ServerState;
 use super::proto::command::{Command, Tagged};
 use super::proto::parse::{ParseError, parse_command};
+use crate::auth::sasl::Mechanism;
 use crate::config::PlaintextPasswords;
 use crate::store::StoreError;
 use crate::store::notify::MailboxEvent;
@@ -95,7 +96,10 @@ pub enum Next {
 #[derive(Debug)]
 enum Pending {
     /// AUTHENTICATE waiting for the client's response line.
-    Authenticate { tag: String, mechanism: String },
+    Authenticate {
+        tag: String,
+        exchange: Box<crate::auth::sasl::Exchange>,
+    },
     /// IDLE waiting for DONE.
     Idle { tag: String },
 }
@@ -111,8 +115,6 @@ pub struct Session {
     pending: Option<Pending>,
     /// The user's keyword names by id, loaded on demand.
     keywords: HashMap<i32, String>,
-    /// A SASL-IR initial response waiting for its AUTHENTICATE step.
-    initial_response: Option<String>,
     out: Vec<u8>,
 }
 
@@ -180,7 +182,6 @@ impl Session {
             enabled: Enabled::default(),
             pending: None,
             keywords: HashMap::new(),
-            initial_response: None,
             out: Vec::with_capacity(8192),
         }
     }
@@ -216,6 +217,12 @@ impl Session {
         self.tls || self.state.config.allow_plaintext_passwords() == PlaintextPasswords::Always
     }
 
+    /// This connection's channel binding for SCRAM-SHA-256-PLUS: only
+    /// over TLS, and only with a certificate that defines one.
+    fn end_point(&self) -> Option<Vec<u8>> {
+        self.state.tls_end_point.clone().filter(|_| self.tls)
+    }
+
     /// The CAPABILITY list: exactly what works (RFC 9051 §7.2.2).
     fn capabilities(&self) -> String {
         let mut caps: Vec<String> = vec!["IMAP4rev1".into()];
@@ -223,10 +230,13 @@ impl Session {
             caps.push("STARTTLS".into());
         }
         if self.user.is_none() {
-            if self.plaintext_ok() {
-                caps.push("AUTH=PLAIN".into());
-            } else {
+            // RFC 9051 §6.2.3: LOGINDISABLED while LOGIN would be refused;
+            // SCRAM sends no password, so it is offered in any case.
+            if !self.plaintext_ok() {
                 caps.push("LOGINDISABLED".into());
+            }
+            for m in Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()) {
+                caps.push(format!("AUTH={m}"));
             }
         }
         for c in [
@@ -303,6 +313,14 @@ impl Session {
             code: code.map(str::to_owned),
             text: text.to_owned(),
         };
+        // A refused line in answer to a continuation ends the exchange
+        // under the AUTHENTICATE's tag (the line itself has no tag).
+        if matches!(self.pending, Some(Pending::Authenticate { .. }))
+            && let Some(Pending::Authenticate { tag, .. }) = self.pending.take()
+        {
+            self.finish(&tag, done);
+            return;
+        }
         match tag {
             Some(t) => self.finish(t, done),
             None => self.finish("*", done),
@@ -313,8 +331,8 @@ impl Session {
     /// AUTHENTICATE or IDLE waits for.
     pub async fn input(&mut self, frame: &[u8], w: &mut Writer<'_>) -> std::io::Result<Next> {
         match self.pending.take() {
-            Some(Pending::Authenticate { tag, mechanism }) => {
-                self.authenticate_response(&tag, &mechanism, frame).await;
+            Some(Pending::Authenticate { tag, exchange }) => {
+                self.authenticate_response(&tag, exchange, frame).await;
                 return Ok(Next::Continue);
             }
             Some(Pending::Idle { tag }) => {
@@ -415,14 +433,9 @@ impl Session {
             }
             Command::Login { user, password } if !authed => self.login(&user, password).await,
             Command::Authenticate { mechanism, initial } if !authed => {
-                match self.authenticate(&tag, &mechanism, initial) {
+                match self.authenticate(&tag, &mechanism, initial).await {
                     Some(done) => done,
-                    None => {
-                        if self.initial_response.is_some() {
-                            self.initial_response().await;
-                        }
-                        return Ok(Next::Continue);
-                    }
+                    None => return Ok(Next::Continue),
                 }
             }
             Command::Login { .. } | Command::Authenticate { .. } => {

@@ -6,45 +6,12 @@ use base64::Engine as _;
 
 use super::{Maildrop, Next, Phase, Session};
 use crate::auth::Secret;
+use crate::auth::sasl::{Exchange, Mechanism, Outcome, Refusal, Step};
 use crate::store::StoreError;
 
 /// RFC 2595 §2.3 / RFC 3206 §4: a password refused for want of TLS. `AUTH`
 /// because retrying the same credentials will not help, while STLS will.
 const NEEDS_TLS: &str = "plaintext passwords are not allowed without TLS; use STLS first";
-
-/// Why an RFC 4616 PLAIN message was not accepted.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum PlainError {
-    /// Not base64, not three NUL-separated UTF-8 fields.
-    Malformed(&'static str),
-    /// An authorisation identity other than the authentication identity.
-    OtherIdentity,
-}
-
-/// Decodes an RFC 4616 PLAIN message: `authzid NUL authcid NUL passwd`,
-/// base64-encoded (RFC 5034 §4). Returns the login and password.
-pub(super) fn decode_plain(b64: &[u8]) -> Result<(String, Secret), PlainError> {
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-        return Err(PlainError::Malformed("the response is not base64"));
-    };
-    let mut fields = decoded.split(|&b| b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err(PlainError::Malformed("malformed PLAIN response"));
-    };
-    let (Ok(authz), Ok(authc), Ok(pass)) = (
-        std::str::from_utf8(authz),
-        std::str::from_utf8(authc),
-        std::str::from_utf8(pass),
-    ) else {
-        return Err(PlainError::Malformed("the PLAIN response is not UTF-8"));
-    };
-    if !authz.is_empty() && !authz.eq_ignore_ascii_case(authc) {
-        return Err(PlainError::OtherIdentity);
-    }
-    Ok((authc.to_owned(), Secret::new(pass)))
-}
 
 impl Session {
     pub(super) fn stls(&mut self) -> Next {
@@ -80,72 +47,107 @@ impl Session {
     /// RFC 5034 §4 AUTH; without a mechanism, the list of mechanisms (as
     /// pre-CAPA clients ask for it).
     pub(super) async fn auth(&mut self, mechanism: Option<String>, initial: Option<String>) {
-        let Some(mechanism) = mechanism else {
+        let Some(name) = mechanism else {
             self.ok("mechanisms follow");
-            if self.plaintext_ok() {
-                self.out.extend_from_slice(b"PLAIN\r\n");
+            for m in Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()) {
+                self.out.extend_from_slice(m.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
             }
             self.out.extend_from_slice(b".\r\n");
             return;
         };
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            self.err(
-                None,
-                &format!("the {mechanism} mechanism is not supported; use PLAIN"),
-            );
-            return;
-        }
-        if !self.plaintext_ok() {
-            self.err(Some("AUTH"), NEEDS_TLS);
-            return;
-        }
-        match initial {
-            // RFC 5034 §4: "=" is an empty initial response.
-            Some(ir) if ir == "=" => self.sasl_plain(b"").await,
-            Some(ir) => self.sasl_plain(ir.as_bytes()).await,
-            None => {
-                // RFC 5034 §4: an empty challenge.
-                self.out.extend_from_slice(b"+ \r\n");
-                self.phase = Phase::SaslResponse;
+        let end_point = self.end_point();
+        let usable = |m: Mechanism| m.usable(self.plaintext_ok(), end_point.is_some());
+        let mechanism = match Mechanism::named(&name) {
+            Some(m) if usable(m) => m,
+            Some(m) if m.sends_cleartext() => {
+                self.err(Some("AUTH"), NEEDS_TLS);
+                return;
             }
-        }
-    }
-
-    /// The client's PLAIN response, initial or after our `+`.
-    pub(super) async fn sasl_plain(&mut self, b64: &[u8]) {
-        // RFC 5034 §4: "*" cancels the exchange.
-        if b64 == b"*" {
-            self.err(None, "authentication cancelled");
-            return;
-        }
-        match decode_plain(b64) {
-            Ok((login, password)) => self.login(&login, password).await,
-            Err(PlainError::Malformed(why)) => self.err(None, why),
-            Err(PlainError::OtherIdentity) => {
-                self.err(Some("AUTH"), "acting as another user is not supported");
-            }
-        }
-    }
-
-    /// Checks the password and, when it is right, takes the maildrop
-    /// snapshot and enters TRANSACTION.
-    async fn login(&mut self, login: &str, password: Secret) {
-        let Some(client) = self.db().await else {
-            return;
-        };
-        let ok = match crate::store::auth::check_password(&**client, login, &password).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "password check failed");
-                self.unavailable();
+            _ => {
+                let offered: Vec<&str> =
+                    Mechanism::offered(self.plaintext_ok(), end_point.is_some()).collect();
+                self.err(
+                    None,
+                    &format!(
+                        "the {name} mechanism is not available here; use {}",
+                        offered.join(" or ")
+                    ),
+                );
                 return;
             }
         };
-        if !ok {
-            tracing::info!(user = %login, peer = %self.peer, "login failed");
-            self.err(Some("AUTH"), "invalid credentials");
-            return;
+        let mut exchange = Exchange::new(mechanism, end_point.as_deref());
+        let step = exchange.start(initial.as_deref().map(str::as_bytes));
+        self.sasl_step(exchange, step).await;
+    }
+
+    /// The client's line in answer to a `+` challenge.
+    pub(super) async fn sasl_response(&mut self, mut exchange: Box<Exchange>, line: &[u8]) {
+        let step = exchange.response(line);
+        self.sasl_step(*exchange, step).await;
+    }
+
+    /// Runs the exchange until it needs the client (a `+` challenge is
+    /// written) or ends.
+    async fn sasl_step(&mut self, mut exchange: Exchange, step: Step) {
+        match self
+            .state
+            .gate(self.peer)
+            .advance(&mut exchange, step)
+            .await
+        {
+            Step::Challenge(data) => {
+                self.out.extend_from_slice(b"+ ");
+                self.out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(data)
+                        .as_bytes(),
+                );
+                self.out.extend_from_slice(b"\r\n");
+                self.phase = Phase::Sasl(Box::new(exchange));
+            }
+            Step::Done(outcome) => self.concluded(outcome).await,
+            // `advance` performs the lookups itself; these cannot come back.
+            Step::CheckPassword { .. } | Step::FetchVerifier { .. } => self.unavailable(),
         }
+    }
+
+    /// USER/PASS's password check.
+    async fn login(&mut self, login: &str, password: Secret) {
+        let outcome = self
+            .state
+            .gate(self.peer)
+            .cleartext("USER/PASS", login, &password)
+            .await;
+        self.concluded(outcome).await;
+    }
+
+    /// The reply to a finished authentication (RFC 2449 §8 and RFC 3206
+    /// codes); on success, the maildrop.
+    async fn concluded(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Success { login } => self.logged_in(&login).await,
+            Outcome::Refused(Refusal::Failed { .. }) => {
+                self.err(Some("AUTH"), "invalid credentials");
+            }
+            Outcome::Refused(Refusal::OtherIdentity { .. }) => {
+                self.err(Some("AUTH"), "acting as another user is not supported");
+            }
+            Outcome::Refused(Refusal::Unavailable) => {
+                self.err(Some("SYS/TEMP"), "authentication is unavailable; try again");
+            }
+            Outcome::Refused(Refusal::Malformed(why)) => self.err(None, why),
+            Outcome::Refused(Refusal::Cancelled) => self.err(None, "authentication cancelled"),
+        }
+    }
+
+    /// Takes the maildrop snapshot of `login`, whose secret was right, and
+    /// enters TRANSACTION.
+    async fn logged_in(&mut self, login: &str) {
+        let Some(client) = self.db().await else {
+            return;
+        };
         let user = match crate::store::users::user_id(&**client, login).await {
             Ok(id) => id,
             Err(e) => {
@@ -179,47 +181,5 @@ impl Session {
             "{login}'s maildrop has {count} messages ({size} octets)"
         ));
         self.phase = Phase::Transaction(maildrop);
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::panic)]
-mod tests {
-    use super::*;
-
-    fn b64(s: &[u8]) -> Vec<u8> {
-        base64::engine::general_purpose::STANDARD
-            .encode(s)
-            .into_bytes()
-    }
-
-    #[test]
-    fn rfc4616_2_plain_carries_authzid_authcid_and_password() {
-        let Ok((login, pass)) = decode_plain(&b64(b"\0alice\0se cret")) else {
-            panic!("a well-formed PLAIN response was refused");
-        };
-        assert_eq!(login, "alice");
-        assert_eq!(pass.expose(), "se cret");
-        // The same identity as authzid is acting as oneself.
-        assert!(decode_plain(&b64(b"Alice\0alice\0x")).is_ok());
-        assert_eq!(
-            decode_plain(&b64(b"bob\0alice\0x")).map(|_| ()),
-            Err(PlainError::OtherIdentity)
-        );
-    }
-
-    #[test]
-    fn malformed_plain_responses_are_refused() {
-        for bad in [
-            b"not base64!".to_vec(),
-            b64(b"alice\0secret"),
-            b64(b"\0alice\0secret\0more"),
-            b64(b"\0alice\0\xff"),
-        ] {
-            assert!(
-                matches!(decode_plain(&bad), Err(PlainError::Malformed(_))),
-                "{bad:?}"
-            );
-        }
     }
 }

@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use super::command::{Command, ParseError, parse};
+use crate::auth::sasl::Mechanism;
 use crate::config::PlaintextPasswords;
 use crate::imap::ServerState;
 
@@ -71,9 +72,9 @@ struct Maildrop {
 enum Phase {
     /// AUTHORIZATION; `user` once USER has been accepted, for PASS.
     Authorization { user: Option<String> },
-    /// AUTHORIZATION, with AUTH PLAIN waiting for the client's response
-    /// line (RFC 5034 §4).
-    SaslResponse,
+    /// AUTHORIZATION, with AUTH waiting for the client's response line
+    /// (RFC 5034 §4).
+    Sasl(Box<crate::auth::sasl::Exchange>),
     /// TRANSACTION on the maildrop.
     Transaction(Maildrop),
 }
@@ -120,7 +121,7 @@ impl Session {
     /// A line the framer refused for its length (RFC 2449 §4 lets a server
     /// set a limit); the session stays as it was.
     pub fn line_too_long(&mut self, limit: usize) {
-        if matches!(self.phase, Phase::SaslResponse) {
+        if matches!(self.phase, Phase::Sasl(_)) {
             self.phase = Phase::Authorization { user: None };
         }
         self.err(None, &format!("line too long: the limit is {limit} bytes"));
@@ -130,6 +131,12 @@ impl Session {
     /// before TLS unless the administrator said so).
     fn plaintext_ok(&self) -> bool {
         self.tls || self.state.config.allow_plaintext_passwords() == PlaintextPasswords::Always
+    }
+
+    /// This connection's channel binding for SCRAM-SHA-256-PLUS: only
+    /// over TLS, and only with a certificate that defines one.
+    fn end_point(&self) -> Option<Vec<u8>> {
+        self.state.tls_end_point.clone().filter(|_| self.tls)
     }
 
     /// A single-line `+OK`.
@@ -189,9 +196,12 @@ impl Session {
 
     /// Handles one line from the framer.
     pub async fn input(&mut self, line: &[u8], w: &mut Writer<'_>) -> std::io::Result<Next> {
-        if matches!(self.phase, Phase::SaslResponse) {
-            self.phase = Phase::Authorization { user: None };
-            self.sasl_plain(line).await;
+        // Only a pending exchange is taken out of the phase.
+        if matches!(self.phase, Phase::Sasl(_))
+            && let Phase::Sasl(exchange) =
+                std::mem::replace(&mut self.phase, Phase::Authorization { user: None })
+        {
+            self.sasl_response(exchange, line).await;
             return Ok(Next::Continue);
         }
         let command = match parse(line) {
@@ -228,7 +238,7 @@ impl Session {
                 None => self.err(None, "send USER first"),
             },
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await,
-            Command::Apop => self.err(None, "APOP is not supported; use USER/PASS or AUTH PLAIN"),
+            Command::Apop => self.err(None, "APOP is not supported; use AUTH or USER/PASS"),
             Command::Stat
             | Command::List(_)
             | Command::Retr(_)
@@ -245,12 +255,18 @@ impl Session {
     fn capa(&mut self) {
         self.ok("capability list follows");
         let authorization = !matches!(self.phase, Phase::Transaction(_));
+        let sasl;
         let mut caps: Vec<&str> = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
         if authorization {
             if self.plaintext_ok() {
                 caps.push("USER");
-                caps.push("SASL PLAIN");
             }
+            // RFC 5034 §5: SCRAM sends no password, so it is listed even
+            // before TLS.
+            let mechanisms: Vec<&str> =
+                Mechanism::offered(self.plaintext_ok(), self.end_point().is_some()).collect();
+            sasl = format!("SASL {}", mechanisms.join(" "));
+            caps.push(&sasl);
             if !self.tls && self.state.tls.is_some() {
                 caps.push("STLS");
             }
