@@ -1,4 +1,7 @@
-//! Authentication: how secrets are stored and checked.
+//! Authentication: how secrets are stored and checked, locally or against
+//! an LDAP directory.
 
+pub mod ldap;
 pub mod password;
+pub mod verify;
 pub use password::{Secret, StoredSecrets};

@@ -70,6 +70,9 @@ pub enum StateError {
     /// IMAPS or POP3S is on but there is no certificate.
     #[error("use-imaps or use-pops is on but no tls-certificate is configured")]
     NoCertificate,
+    /// The LDAP settings are unusable.
+    #[error(transparent)]
+    Ldap(#[from] crate::auth::ldap::LdapConfigError),
 }
 
 /// What every front end shares: the runtime pool, TLS when configured, and
@@ -83,6 +86,9 @@ pub fn shared_state(
         "" => None,
         path => Some(crate::net::tls::acceptor(std::path::Path::new(path))?),
     };
+    // Checked here so a bad LDAP setting stops the server at start, not at
+    // the first login.
+    crate::auth::ldap::LdapSettings::from_config(&config)?;
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
     Ok(crate::imap::ServerState {

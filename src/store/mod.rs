@@ -20,6 +20,7 @@ pub mod messages;
 pub mod notify;
 pub mod pop3;
 pub mod privileges;
+pub mod provision;
 pub mod schema;
 pub mod search;
 pub mod select;

@@ -5,6 +5,7 @@ use base64::Engine as _;
 
 use super::{Done, Pending, Session, User};
 use crate::auth::Secret;
+use crate::auth::verify::{Verdict, verify};
 
 impl Session {
     pub(super) async fn login(&mut self, login: &str, password: String) -> Done {
@@ -111,28 +112,19 @@ impl Session {
     }
 
     async fn check_credentials(&mut self, login: &str, password: Secret) -> Done {
-        let client = match self.db().await {
+        let mut client = match self.db().await {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let ok = match crate::store::auth::check_password(&**client, login, &password).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "password check failed");
-                return Done::no("UNAVAILABLE", "the database is unavailable; try again");
+        let user = match verify(&mut client, &self.state.config, login, &password).await {
+            Verdict::Accepted(user) => user,
+            Verdict::Refused => {
+                tracing::info!(user = %login, peer = %self.peer, "login failed");
+                return Done::no("AUTHENTICATIONFAILED", "invalid credentials");
             }
+            Verdict::Unavailable(what) => return Done::no("UNAVAILABLE", what.text()),
         };
-        if !ok {
-            tracing::info!(user = %login, peer = %self.peer, "login failed");
-            return Done::no("AUTHENTICATIONFAILED", "invalid credentials");
-        }
-        let id = match crate::store::users::user_id(&**client, login).await {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "user lookup failed after a good password");
-                return Done::no("UNAVAILABLE", "the database is unavailable; try again");
-            }
-        };
+        let (id, login) = (user.id, user.login.as_str());
         tracing::info!(user = %login, peer = %self.peer, "logged in");
         self.user = Some(User {
             id,

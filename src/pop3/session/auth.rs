@@ -6,6 +6,7 @@ use base64::Engine as _;
 
 use super::{Maildrop, Next, Phase, Session};
 use crate::auth::Secret;
+use crate::auth::verify::{Verdict, verify};
 use crate::store::StoreError;
 
 /// RFC 2595 §2.3 / RFC 3206 §4: a password refused for want of TLS. `AUTH`
@@ -130,27 +131,18 @@ impl Session {
     /// Checks the password and, when it is right, takes the maildrop
     /// snapshot and enters TRANSACTION.
     async fn login(&mut self, login: &str, password: Secret) {
-        let Some(client) = self.db().await else {
+        let Some(mut client) = self.db().await else {
             return;
         };
-        let ok = match crate::store::auth::check_password(&**client, login, &password).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "password check failed");
-                self.unavailable();
+        let user = match verify(&mut client, &self.state.config, login, &password).await {
+            Verdict::Accepted(user) => user.id,
+            Verdict::Refused => {
+                tracing::info!(user = %login, peer = %self.peer, "login failed");
+                self.err(Some("AUTH"), "invalid credentials");
                 return;
             }
-        };
-        if !ok {
-            tracing::info!(user = %login, peer = %self.peer, "login failed");
-            self.err(Some("AUTH"), "invalid credentials");
-            return;
-        }
-        let user = match crate::store::users::user_id(&**client, login).await {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "user lookup failed after a good password");
-                self.unavailable();
+            Verdict::Unavailable(what) => {
+                self.err(Some("SYS/TEMP"), what.text());
                 return;
             }
         };
