@@ -10,8 +10,10 @@
 //! and a login that takes longer than `ldap-timeout` counts as an outage.
 
 mod settings;
+mod tls;
 
 pub use settings::{LdapConfigError, LdapSettings};
+pub use tls::client_config;
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions};
 
@@ -130,9 +132,15 @@ async fn check(
 
 /// A connection, its driver running on the runtime until the handle drops.
 async fn connect(settings: &LdapSettings) -> Result<Ldap, LdapUnavailable> {
-    let conn_settings = LdapConnSettings::new()
+    let mut conn_settings = LdapConnSettings::new()
         .set_conn_timeout(settings.timeout)
         .set_starttls(settings.starttls);
+    // Read per check, so a renewed CA file needs no restart.
+    match client_config(settings) {
+        Ok(Some(config)) => conn_settings = conn_settings.set_config(config),
+        Ok(None) => {}
+        Err(e) => return Err(LdapUnavailable(e.to_string())),
+    }
     let (conn, ldap) = LdapConnAsync::with_settings(conn_settings, &settings.url).await?;
     tokio::spawn(async move {
         if let Err(e) = conn.drive().await {

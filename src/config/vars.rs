@@ -182,6 +182,9 @@ variables! {
     ldap_url "ldap-url": Text => &str = "";
     /// Whether to start TLS (RFC 4511 §4.14) on an `ldap://` connection.
     ldap_starttls "ldap-starttls": Toggle => bool = false;
+    /// A PEM file of the certificates trusted for the LDAP server's TLS; empty means the
+    /// system's CA bundle.
+    ldap_ca_certificate "ldap-ca-certificate": Text => &str = "";
     /// Where the users are searched for (a DN; the whole subtree).
     ldap_search_base "ldap-search-base": Text => &str = "";
     /// The filter that finds a user; `%u` stands for the login, escaped per RFC 4515.

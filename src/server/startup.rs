@@ -88,7 +88,9 @@ pub fn shared_state(
     };
     // Checked here so a bad LDAP setting stops the server at start, not at
     // the first login.
-    crate::auth::ldap::LdapSettings::from_config(&config)?;
+    if let Some(ldap) = crate::auth::ldap::LdapSettings::from_config(&config)? {
+        crate::auth::ldap::client_config(&ldap)?;
+    }
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
     Ok(crate::imap::ServerState {

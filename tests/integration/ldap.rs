@@ -238,6 +238,41 @@ async fn ldap_outage_gives_unavailable_and_database_users_still_log_in() {
 }
 
 #[tokio::test]
+async fn ldap_over_starttls_and_ldaps_trusts_only_the_configured_ca() {
+    let slapd = Slapd::start();
+    let db = TestDb::new().await;
+    let ca = slapd.ca_file.display().to_string();
+    for (url, starttls) in [(&slapd.starttls_url, "on"), (&slapd.ldaps_url, "off")] {
+        let with_ca = settings(
+            &slapd,
+            &[
+                ("ldap-url", url),
+                ("ldap-starttls", starttls),
+                ("ldap-ca-certificate", &ca),
+                ("ldap-auto-provision", "on"),
+            ],
+        );
+        let addr = imap(&db, &with_ca).await;
+        let tagged = login(addr, CAROL.0, CAROL.1).await;
+        assert!(tagged.contains(" OK "), "{url}: {tagged}");
+        assert!(refused(&login(addr, CAROL.0, "wrong").await));
+        // The system's CA bundle does not vouch for slapd's self-signed
+        // certificate: the directory is unusable, never skipped.
+        let without = settings(
+            &slapd,
+            &[
+                ("ldap-url", url),
+                ("ldap-starttls", starttls),
+                ("ldap-auto-provision", "on"),
+            ],
+        );
+        let addr = imap(&db, &without).await;
+        let tagged = login(addr, CAROL.0, CAROL.1).await;
+        assert!(unavailable(&tagged), "{url}: {tagged}");
+    }
+}
+
+#[tokio::test]
 async fn ldap_that_accepts_but_never_answers_times_out_as_unavailable() {
     let db = TestDb::new().await;
     // A listener that accepts connections and says nothing.

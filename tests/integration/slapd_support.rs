@@ -8,6 +8,9 @@
 //! - `uid=erin` (mail erin@example.org, `{SSHA}` password) in group `staff` only;
 //! - `cn=reader`, the service account. Only bound users may read entries
 //!   (anonymous may only bind), so a search works only through it.
+//!
+//! It serves plain LDAP (with StartTLS) and LDAPS, with a self-signed
+//! certificate for `localhost` made by rcgen.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -97,6 +100,8 @@ database mdb
 maxsize 10485760
 suffix \"{BASE}\"
 directory {dir}/db
+TLSCertificateFile {dir}/cert.pem
+TLSCertificateKeyFile {dir}/key.pem
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by anonymous auth
 "
@@ -119,6 +124,12 @@ pub struct Slapd {
     child: Option<Child>,
     /// `ldap://127.0.0.1:<port>`.
     pub url: String,
+    /// `ldap://localhost:<port>`, the same listener by the certificate's name.
+    pub starttls_url: String,
+    /// `ldaps://localhost:<port>`.
+    pub ldaps_url: String,
+    /// The certificate slapd presents, to trust as a CA.
+    pub ca_file: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
@@ -130,6 +141,14 @@ impl Slapd {
         std::fs::create_dir(dir.path().join("db")).unwrap();
         let conf = dir.path().join("slapd.conf");
         std::fs::write(&conf, config(dir.path())).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let ca_file = dir.path().join("cert.pem");
+        std::fs::write(&ca_file, certified.cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("key.pem"),
+            certified.signing_key.serialize_pem(),
+        )
+        .unwrap();
         let ldif = dir.path().join("data.ldif");
         std::fs::write(&ldif, LDIF).unwrap();
         let out = Command::new(binary("slapadd"))
@@ -149,10 +168,13 @@ impl Slapd {
         let mut failures = Vec::new();
         for _ in 0..5 {
             match spawn(&conf) {
-                Ok((child, url, log)) => {
+                Ok(((child, log), [port, tls_port])) => {
                     return Slapd {
                         child: Some(child),
-                        url,
+                        url: format!("ldap://127.0.0.1:{port}"),
+                        starttls_url: format!("ldap://localhost:{port}"),
+                        ldaps_url: format!("ldaps://localhost:{tls_port}"),
+                        ca_file,
                         log,
                         _dir: dir,
                     };
@@ -198,24 +220,32 @@ impl Drop for Slapd {
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-/// Starts slapd on a fresh port; Err with its log when it exits instead.
-/// Readiness is slapd's own word: its daemon thread logs "daemon: added
-/// <fd>r listener=<address>" (at debug level "conns") after it has called
-/// listen() on that socket. "slapd starting" comes earlier, before listen().
-fn spawn(conf: &Path) -> Result<(Child, String, Log), String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A port that is free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let url = format!("ldap://127.0.0.1:{port}");
+        .port()
+}
+
+/// Starts slapd on fresh ports (LDAP, LDAPS); Err with its log when it
+/// exits instead. Readiness is slapd's own word: its daemon thread logs
+/// "daemon: added <fd>r listener=<address>" (at debug level "conns") after
+/// it has called listen() on that socket. ("slapd starting" comes earlier,
+/// before listen().)
+fn spawn(conf: &Path) -> Result<((Child, Log), [u16; 2]), String> {
+    let ports = [free_port(), free_port()];
     let mut child = Command::new(binary("slapd"))
         .arg("-h")
-        .arg(format!("{url}/"))
+        .arg(format!(
+            "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
+            ports[0], ports[1]
+        ))
         .arg("-f")
         .arg(conf)
         // -d keeps slapd in the foreground; "stats" logs every operation,
-        // "conns" the listener becoming ready.
+        // "conns" the listeners becoming ready.
         .args(["-d", "stats", "-d", "conns"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -239,13 +269,22 @@ fn spawn(conf: &Path) -> Result<(Child, String, Log), String> {
             }
         }
     });
-    if ready_rx.recv().is_ok() {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("slapd said it started but {url} refuses: {e}"));
-        return Ok((child, url, log));
+    let mut failure = None;
+    if ready_rx.recv().is_ok() && ready_rx.recv().is_ok() {
+        match ports
+            .iter()
+            .map(|p| std::net::TcpStream::connect(("127.0.0.1", *p)))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(_) => return Ok(((child, log), ports)),
+            Err(e) => failure = Some(format!("slapd said it listens, but: {e}")),
+        }
     }
-    // stderr closed without the start line: slapd has exited.
+    // stderr closed before both listeners were ready: slapd has exited (a
+    // port was taken meanwhile), or it is not listening as it said.
+    let _ = child.kill();
     let _ = child.wait();
-    let text = log.lock().unwrap().join("\n");
+    let mut text = log.lock().unwrap().join("\n");
+    text.extend(failure);
     Err(text)
 }

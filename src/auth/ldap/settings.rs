@@ -1,6 +1,7 @@
 //! The LDAP part of the configuration, checked once: which server, how to
 //! find a user, and what a user must be to log in.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Secret;
@@ -16,6 +17,8 @@ pub struct LdapSettings {
     pub(super) url: String,
     /// StartTLS on an `ldap://` connection.
     pub(super) starttls: bool,
+    /// The certificates trusted instead of the system's, for TLS.
+    pub(super) ca_certificate: Option<PathBuf>,
     /// The subtree users are searched in.
     pub(super) base: String,
     /// The filter, with `%u` where the escaped login goes.
@@ -54,6 +57,14 @@ pub enum LdapConfigError {
     /// Half a service account.
     #[error("ldap-bind-dn and ldap-bind-password must be set together")]
     HalfService,
+    /// The trusted certificates could not be read.
+    #[error("ldap-ca-certificate {path}: {why}")]
+    CaCertificate {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 impl LdapSettings {
@@ -103,9 +114,13 @@ impl LdapSettings {
         let required_group = Some(config.ldap_required_group())
             .filter(|g| !g.is_empty())
             .map(str::to_owned);
+        let ca_certificate = Some(config.ldap_ca_certificate())
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         Ok(Some(LdapSettings {
             url,
             starttls,
+            ca_certificate,
             base: base.to_owned(),
             filter: filter.to_owned(),
             service,
@@ -113,6 +128,11 @@ impl LdapSettings {
             timeout: Duration::from_secs(config.ldap_timeout().into()),
             auto_provision: config.ldap_auto_provision(),
         }))
+    }
+
+    /// Whether connections use TLS (ldaps:// or StartTLS).
+    pub(super) fn uses_tls(&self) -> bool {
+        self.starttls || self.url.starts_with("ldaps://")
     }
 
     /// The search filter for `login`.
