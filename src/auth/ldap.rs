@@ -19,6 +19,16 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry
 
 use crate::auth::Secret;
 
+/// Checks the LDAP settings as logins will use them, including reading
+/// `ldap-ca-certificate`; for startup, `archiveopteryx --check` and `aox
+/// check config`.
+pub fn check_config(config: &crate::config::Config) -> Result<(), LdapConfigError> {
+    if let Some(settings) = LdapSettings::from_config(config)? {
+        client_config(&settings)?;
+    }
+    Ok(())
+}
+
 /// LDAP result codes (RFC 4511 §4.1.9) that mean something here.
 mod rc {
     pub(super) const SUCCESS: u32 = 0;

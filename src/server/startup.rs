@@ -88,9 +88,7 @@ pub fn shared_state(
     };
     // Checked here so a bad LDAP setting stops the server at start, not at
     // the first login.
-    if let Some(ldap) = crate::auth::ldap::LdapSettings::from_config(&config)? {
-        crate::auth::ldap::client_config(&ldap)?;
-    }
+    crate::auth::ldap::check_config(&config)?;
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
     Ok(crate::imap::ServerState {

@@ -111,6 +111,19 @@ async fn ldap_search_then_bind_logs_in_and_provisions_the_user_and_inbox() {
     let tagged = login(addr, DAVE.0, DAVE.1).await;
     assert!(tagged.contains(" OK "), "{tagged}");
     assert_eq!(directory_accounts(&db).await.len(), 2);
+
+    // A disabled account stays out, whatever the directory says.
+    owner
+        .execute(
+            "UPDATE users SET disabled = true WHERE login = 'carol'",
+            &[],
+        )
+        .await
+        .unwrap();
+    for user in [CAROL.0, "carol@example.org"] {
+        assert!(refused(&login(addr, user, CAROL.1).await), "{user}");
+    }
+    assert_eq!(directory_accounts(&db).await.len(), 2);
 }
 
 #[tokio::test]
@@ -134,6 +147,22 @@ async fn ldap_wrong_password_unknown_and_wildcard_logins_are_refused() {
         assert!(refused(&tagged), "{user}/{password}: {tagged}");
     }
     assert!(refused(&plain(addr, CAROL.0, "wrong").await));
+    // A login that finds several entries names no one, even with the
+    // password of one of them (all three users have sn: Example).
+    let by_surname = settings(
+        &slapd,
+        &[
+            ("ldap-auto-provision", "on"),
+            (
+                "ldap-search-filter",
+                "(&(objectClass=inetOrgPerson)(sn=%u))",
+            ),
+        ],
+    );
+    let addr = imap(&db, &by_surname).await;
+    for (_, password) in [CAROL, DAVE] {
+        assert!(refused(&login(addr, "Example", password).await));
+    }
     assert!(directory_accounts(&db).await.is_empty());
 }
 
@@ -353,4 +382,41 @@ async fn ldap_pop3_user_pass_logs_in_and_an_outage_is_sys_temp() {
         r.read_line(&mut line).await.unwrap();
         assert!(line.starts_with(expected), "{line}");
     }
+}
+
+#[tokio::test]
+async fn ldap_settings_that_cannot_work_are_refused_before_any_login() {
+    let db = TestDb::new().await;
+    let dir = crate::harness::reachable_temp_dir("aox-ldap-config-");
+    let path = dir.join("archiveopteryx.conf");
+    let base = std::fs::read_to_string(&db.config_path).unwrap();
+    // Parses, but names no search base.
+    std::fs::write(&path, format!("{base}ldap-url = ldap://127.0.0.1:1\n")).unwrap();
+    let out = crate::harness::run_aox(&path, &["check", "config"], None);
+    assert!(!out.status.success());
+    let err = crate::harness::stderr(&out);
+    assert!(err.contains("ldap-search-base"), "{err}");
+    // The server will not start on it either.
+    let config = archiveopteryx::config::load(&path).unwrap();
+    let runtime =
+        archiveopteryx::store::Db::from_config(&config, archiveopteryx::store::DbRole::Runtime);
+    let err = archiveopteryx::server::shared_state(config, &runtime)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("ldap-search-base"), "{err}");
+    // A CA file that is not there is found at the check, not at a login.
+    std::fs::write(
+        &path,
+        format!(
+            "{base}ldap-url = ldaps://localhost\nldap-search-base = dc=example,dc=org\n\
+             ldap-ca-certificate = {}\n",
+            dir.join("missing.pem").display()
+        ),
+    )
+    .unwrap();
+    let out = crate::harness::run_aox(&path, &["check", "config"], None);
+    assert!(!out.status.success());
+    assert!(crate::harness::stderr(&out).contains("missing.pem"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
