@@ -55,16 +55,23 @@ pub enum Verdict {
 }
 
 /// Checks `login` and `password`. Logs why a login was refused, never the
-/// password.
+/// password. No database connection is held while the directory is asked,
+/// so a slow directory cannot starve database-backed users of connections.
 pub async fn verify(
-    client: &mut tokio_postgres::Client,
+    pool: &deadpool_postgres::Pool,
     config: &Config,
     login: &str,
     password: &Secret,
 ) -> Verdict {
-    let local = match account_by_login(&*client, login).await {
-        Ok(account) => account,
-        Err(e) => return database_down(&e),
+    let local = {
+        let client = match connection(pool).await {
+            Ok(client) => client,
+            Err(verdict) => return verdict,
+        };
+        match account_by_login(&**client, login).await {
+            Ok(account) => account,
+            Err(e) => return database_down(&e),
+        }
     };
     if let Some(account) = &local {
         if account.disabled {
@@ -98,14 +105,18 @@ pub async fn verify(
             return Verdict::Unavailable(Unavailable::Directory);
         }
     };
-    match account_for_directory_user(&*client, &user.dn, login).await {
+    let mut client = match connection(pool).await {
+        Ok(client) => client,
+        Err(verdict) => return verdict,
+    };
+    match account_for_directory_user(&**client, &user.dn, login).await {
         Ok(Some(account)) if account.disabled => {
             tracing::info!(user = %account.login, "login refused: the account is disabled");
             Verdict::Refused
         }
         Ok(Some(account)) => accepted(&account),
         Ok(None) if settings.auto_provision => {
-            provision(client, login, &user.dn, user.mail.as_deref()).await
+            provision(&mut client, login, &user.dn, user.mail.as_deref()).await
         }
         Ok(None) => {
             tracing::info!(user = %login, dn = %user.dn,
@@ -114,6 +125,13 @@ pub async fn verify(
         }
         Err(e) => database_down(&e),
     }
+}
+
+async fn connection(pool: &deadpool_postgres::Pool) -> Result<deadpool_postgres::Object, Verdict> {
+    pool.get().await.map_err(|e| {
+        tracing::warn!(error = %e, "no database connection for a login check");
+        Verdict::Unavailable(Unavailable::Database)
+    })
 }
 
 async fn provision(

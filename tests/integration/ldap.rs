@@ -302,15 +302,18 @@ async fn ldap_over_starttls_and_ldaps_trusts_only_the_configured_ca() {
 }
 
 #[tokio::test]
-async fn ldap_that_accepts_but_never_answers_times_out_as_unavailable() {
+async fn ldap_that_never_answers_times_out_as_unavailable_without_holding_the_database() {
     let db = TestDb::new().await;
-    // A listener that accepts connections and says nothing.
+    add_alice(&db);
+    // A listener that accepts connections, says nothing, and reports each.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ldap://{}", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
     let held = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((conn, _)) = silent.accept().await {
             open.push(conn);
+            let _ = accepted_tx.send(());
         }
     });
     let addr = imap(
@@ -318,14 +321,27 @@ async fn ldap_that_accepts_but_never_answers_times_out_as_unavailable() {
         &[
             ("ldap-url", url),
             ("ldap-search-base", "dc=example,dc=org".into()),
-            ("ldap-timeout", "1".into()),
+            ("ldap-timeout", "3".into()),
+            // One database connection: a login waiting on the directory
+            // must not hold it.
+            ("db-max-handles", "1".into()),
         ],
     )
     .await;
     let started = std::time::Instant::now();
-    let tagged = login(addr, CAROL.0, CAROL.1).await;
+    let carol = tokio::spawn(login(addr, CAROL.0, CAROL.1));
+    accepted.recv().await.unwrap();
+    // Carol's check is now waiting on the directory; alice's needs only
+    // the database.
+    let mut alice = Client::connect(addr).await;
+    assert!(alice.cmd("LOGIN alice secret").await.ok());
+    assert!(alice.cmd("SELECT INBOX").await.ok());
+    assert!(!carol.is_finished(), "carol's login ended before alice's");
+    let tagged = carol.await.unwrap();
     assert!(unavailable(&tagged), "{tagged}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
     held.abort();
 }
 

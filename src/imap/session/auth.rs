@@ -112,11 +112,7 @@ impl Session {
     }
 
     async fn check_credentials(&mut self, login: &str, password: Secret) -> Done {
-        let mut client = match self.db().await {
-            Ok(c) => c,
-            Err(done) => return done,
-        };
-        let user = match verify(&mut client, &self.state.config, login, &password).await {
+        let user = match verify(&self.state.pool, &self.state.config, login, &password).await {
             Verdict::Accepted(user) => user,
             Verdict::Refused => {
                 tracing::info!(user = %login, peer = %self.peer, "login failed");

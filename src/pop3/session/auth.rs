@@ -131,10 +131,7 @@ impl Session {
     /// Checks the password and, when it is right, takes the maildrop
     /// snapshot and enters TRANSACTION.
     async fn login(&mut self, login: &str, password: Secret) {
-        let Some(mut client) = self.db().await else {
-            return;
-        };
-        let user = match verify(&mut client, &self.state.config, login, &password).await {
+        let user = match verify(&self.state.pool, &self.state.config, login, &password).await {
             Verdict::Accepted(user) => user.id,
             Verdict::Refused => {
                 tracing::info!(user = %login, peer = %self.peer, "login failed");
@@ -145,6 +142,9 @@ impl Session {
                 self.err(Some("SYS/TEMP"), what.text());
                 return;
             }
+        };
+        let Some(client) = self.db().await else {
+            return;
         };
         let drop = match crate::store::pop3::maildrop(&**client, user).await {
             Ok(d) => d,
