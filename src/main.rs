@@ -78,6 +78,7 @@ async fn serve(args: &Args, config: Config) -> anyhow::Result<()> {
     let revision = server::check_database(&db).await?;
     tracing::info!(revision, "database schema checked");
     if args.check {
+        archiveopteryx::auth::ldap::check_config(&config)?;
         println!("archiveopteryx: configuration, database and schema revision {revision} are fine");
         return Ok(());
     }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use super::Secret;
 use super::sasl::{Exchange, Outcome, Refusal, Step};
 use super::throttle::Throttle;
+use super::verify::{Verdict, Verified};
 use crate::store::StoreError;
 
 /// Why a secret could not be checked. The client learns only that the
@@ -20,17 +21,28 @@ pub enum CheckError {
     /// The query failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database or the LDAP directory could not answer.
+    #[error("{}", .0.text())]
+    Unavailable(super::verify::Unavailable),
 }
 
 /// Checks a cleartext password: the one function every cleartext path
-/// (IMAP LOGIN, SASL PLAIN and LOGIN, POP3 USER/PASS) goes through.
+/// (IMAP LOGIN, SASL PLAIN and LOGIN, POP3 USER/PASS) goes through. A user
+/// with a local password is checked locally, anyone else against LDAP when
+/// it is configured ([`super::verify`]). The account found, whose login may
+/// differ from the one typed (a directory user logging in by address), or
+/// None for wrong credentials.
 pub async fn check_cleartext(
     pool: &deadpool_postgres::Pool,
+    config: &crate::config::Config,
     login: &str,
     password: &Secret,
-) -> Result<bool, CheckError> {
-    let client = pool.get().await?;
-    Ok(crate::store::auth::check_password(&**client, login, password).await?)
+) -> Result<Option<Verified>, CheckError> {
+    match super::verify::verify(pool, config, login, password).await {
+        Verdict::Accepted(account) => Ok(Some(account)),
+        Verdict::Refused => Ok(None),
+        Verdict::Unavailable(what) => Err(CheckError::Unavailable(what)),
+    }
 }
 
 /// The SCRAM-SHA-256 verifier stored for `login`, if any.
@@ -48,6 +60,8 @@ pub struct Gate<'a> {
     pub pool: &'a deadpool_postgres::Pool,
     /// The process's failure table.
     pub throttle: &'a Throttle,
+    /// The configuration (LDAP settings).
+    pub config: &'a crate::config::Config,
     /// Who is connecting.
     pub peer: SocketAddr,
 }
@@ -57,12 +71,18 @@ impl Gate<'_> {
     /// client again (a [`Step::Challenge`]) or is over ([`Step::Done`]). A
     /// failure is counted, logged and its reply delayed here.
     pub async fn advance(&self, exchange: &mut Exchange, mut step: Step) -> Step {
+        // The account's own login, when a password check found one under
+        // another form of the name.
+        let mut account_login = None;
         loop {
             step = match step {
                 Step::CheckPassword { login, password } => {
                     self.hold(&login).await;
-                    let checked = check_cleartext(self.pool, &login, &password).await;
-                    exchange.password_checked(self.answer(checked, &login))
+                    let checked = check_cleartext(self.pool, self.config, &login, &password).await;
+                    if let Ok(Some(account)) = &checked {
+                        account_login = Some(account.login.clone());
+                    }
+                    exchange.password_checked(self.answer(checked.map(|a| a.is_some()), &login))
                 }
                 Step::FetchVerifier { login } => {
                     // SCRAM is held back before the server-first: without
@@ -78,7 +98,12 @@ impl Gate<'_> {
                     };
                     exchange.verifier(found)
                 }
-                Step::Done(outcome) => {
+                Step::Done(mut outcome) => {
+                    if let (Outcome::Success { login }, Some(account)) =
+                        (&mut outcome, account_login.take())
+                    {
+                        *login = account;
+                    }
                     self.settle(&outcome, exchange.mechanism().name());
                     return Step::Done(outcome);
                 }
@@ -90,12 +115,12 @@ impl Gate<'_> {
     /// A cleartext login outside SASL (IMAP LOGIN, POP3 USER/PASS).
     pub async fn cleartext(&self, method: &str, login: &str, password: &Secret) -> Outcome {
         self.hold(login).await;
-        let checked = check_cleartext(self.pool, login, password).await;
+        let checked = check_cleartext(self.pool, self.config, login, password).await;
         let outcome = match self.answer(checked, login) {
-            Some(true) => Outcome::Success {
-                login: login.to_owned(),
+            Some(Some(account)) => Outcome::Success {
+                login: account.login,
             },
-            Some(false) => Outcome::Refused(Refusal::Failed {
+            Some(None) => Outcome::Refused(Refusal::Failed {
                 login: login.to_owned(),
             }),
             None => Outcome::Refused(Refusal::Unavailable),
@@ -104,7 +129,7 @@ impl Gate<'_> {
         outcome
     }
 
-    fn answer(&self, checked: Result<bool, CheckError>, login: &str) -> Option<bool> {
+    fn answer<T>(&self, checked: Result<T, CheckError>, login: &str) -> Option<T> {
         checked
             .inspect_err(|e| {
                 tracing::warn!(error = %e, login = ?login, peer = %self.peer, "cannot check a password");

@@ -440,7 +440,10 @@ fn the_table_names_match_their_getters_and_are_unique() {
         );
     }
     let secrets: Vec<&str> = TABLE.iter().filter(|v| v.secret).map(|v| v.name).collect();
-    assert_eq!(secrets, ["db-password", "db-owner-password"]);
+    assert_eq!(
+        secrets,
+        ["db-password", "db-owner-password", "ldap-bind-password"]
+    );
 }
 
 #[test]

@@ -184,6 +184,31 @@ variables! {
     max_line_length "max-line-length": Bytes<1024, 1_048_576> => u64 = 65_536;
     /// The largest message accepted, in bytes.
     max_message_size "max-message-size": Bytes<1024, 2_147_483_647> => u64 = 67_108_864;
+    /// The LDAP server's host name or address; empty (with `ldap-url` empty) means no LDAP.
+    ldap_server_address "ldap-server-address": Text => &str = "";
+    /// The LDAP server's port, with `ldap-server-address`.
+    ldap_server_port "ldap-server-port": Port => u16 = 389;
+    /// The LDAP server as an `ldap://` or `ldaps://` URL, instead of address and port.
+    ldap_url "ldap-url": Text => &str = "";
+    /// Whether to start TLS (RFC 4511 §4.14) on an `ldap://` connection.
+    ldap_starttls "ldap-starttls": Toggle => bool = false;
+    /// A PEM file of the certificates trusted for the LDAP server's TLS; empty means the
+    /// system's CA bundle.
+    ldap_ca_certificate "ldap-ca-certificate": Text => &str = "";
+    /// Where the users are searched for (a DN; the whole subtree).
+    ldap_search_base "ldap-search-base": Text => &str = "";
+    /// The filter that finds a user; `%u` stands for the login, escaped per RFC 4515.
+    ldap_search_filter "ldap-search-filter": Text => &str = "(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%u)))";
+    /// The service account that searches; empty means an anonymous search.
+    ldap_bind_dn "ldap-bind-dn": Text => &str = "";
+    /// `ldap-bind-dn`'s password.
+    ldap_bind_password "ldap-bind-password": Secret => &str = "";
+    /// Whether a directory user without a local account gets one, with an INBOX, at first login.
+    ldap_auto_provision "ldap-auto-provision": Toggle => bool = false;
+    /// A groupOfNames DN whose `member` the user must be; empty means any directory user.
+    ldap_required_group "ldap-required-group": Text => &str = "";
+    /// Seconds one LDAP login check may take before the directory counts as unavailable.
+    ldap_timeout "ldap-timeout": Count<1, 300> => u32 = 10;
 }
 
 /// The variable called `name` (lowercase).

@@ -43,6 +43,7 @@ impl ServerState {
         crate::auth::Gate {
             pool: &self.pool,
             throttle: &self.throttle,
+            config: &self.config,
             peer,
         }
     }

@@ -70,6 +70,9 @@ pub enum StateError {
     /// IMAPS or POP3S is on but there is no certificate.
     #[error("use-imaps or use-pops is on but no tls-certificate is configured")]
     NoCertificate,
+    /// The LDAP settings are unusable.
+    #[error(transparent)]
+    Ldap(#[from] crate::auth::ldap::LdapConfigError),
 }
 
 /// What every front end shares: the runtime pool, TLS when configured, and
@@ -85,6 +88,9 @@ pub fn shared_state(
     };
     let tls_end_point = tls.as_ref().and_then(|t| t.end_point.clone());
     let tls = tls.map(|t| t.acceptor);
+    // Checked here so a bad LDAP setting stops the server at start, not at
+    // the first login.
+    crate::auth::ldap::check_config(&config)?;
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
     let throttle = crate::auth::throttle::Throttle::new(crate::auth::throttle::ThrottleConfig {

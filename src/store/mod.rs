@@ -21,6 +21,7 @@ pub mod messages;
 pub mod notify;
 pub mod pop3;
 pub mod privileges;
+pub mod provision;
 pub mod retention;
 pub mod schema;
 pub mod search;

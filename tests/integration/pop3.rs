@@ -156,7 +156,11 @@ impl Maildrop {
 
 /// Starts POP3 for `db` with these settings on top of the test's; returns
 /// its address. `implicit_tls` makes it a POP3S listener.
-async fn start_pop3(db: &TestDb, settings: &[(&str, &str)], implicit_tls: bool) -> SocketAddr {
+pub(crate) async fn start_pop3(
+    db: &TestDb,
+    settings: &[(&str, &str)],
+    implicit_tls: bool,
+) -> SocketAddr {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = db.config();
     for (k, v) in settings {
