@@ -9,6 +9,7 @@ mod aliases;
 mod config;
 mod counts;
 mod export;
+mod holds;
 mod import;
 mod mailboxes;
 mod output;
@@ -16,6 +17,7 @@ mod schema;
 mod search;
 mod tune;
 mod users;
+mod vacuum;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +76,21 @@ enum Verb {
     /// Tune the database for a workload.
     #[command(subcommand)]
     Tune(Tune),
+    /// Legal holds: add, list, release.
+    #[command(subcommand)]
+    Hold(Hold),
+    /// Purge what retention, undelete-time and legal holds allow.
+    Vacuum(vacuum::Vacuum),
+}
+
+#[derive(Debug, Subcommand)]
+enum Hold {
+    /// Hold mail of everyone, a user or a mailbox (optionally matching a search).
+    Add(holds::AddHold),
+    /// List holds: case, scope, search, who and when, how many messages.
+    List,
+    /// Release a hold (its record stays).
+    Release(holds::ReleaseHold),
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +242,23 @@ async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
         Verb::Export(a) => export::run(ctx, a).await,
         Verb::Search(a) => search::run(ctx, a).await,
         Verb::Tune(Tune::Database(a)) => tune::run(ctx, a).await,
+        Verb::Hold(Hold::Add(a)) => holds::add(ctx, a).await,
+        Verb::Hold(Hold::List) => holds::list(ctx).await,
+        Verb::Hold(Hold::Release(a)) => holds::release(ctx, a).await,
+        Verb::Vacuum(a) => vacuum::run(ctx, a).await,
+    }
+}
+
+/// Who runs this command, for legal_holds and the audit log: the login
+/// behind sudo, else the OS user.
+pub fn actor() -> String {
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    match name {
+        Some(n) => format!("aox:{n}"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        None => format!("aox:uid {}", unsafe { libc::getuid() }),
     }
 }
 

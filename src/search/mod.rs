@@ -5,7 +5,7 @@
 
 mod text;
 
-pub use text::{TextSearchError, everything, from_words, outside_session};
+pub use text::{TextSearchError, everything, from_text, from_words, outside_session, quote_words};
 
 use crate::uidset::{SequenceSet, UidSet};
 

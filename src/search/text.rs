@@ -20,7 +20,13 @@ pub enum TextSearchError {
 /// the shell split it, so `subject "two words"` keeps the phrase whole: a
 /// word with spaces or quotes is quoted again before parsing.
 pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
-    let text = words
+    from_text(&quote_words(words))
+}
+
+/// Command-line words as one search text in IMAP syntax, each word that
+/// needs it quoted: what holds and policies store, and [`from_text`] reads.
+pub fn quote_words(words: &[String]) -> String {
+    words
         .iter()
         .map(|w| {
             if w.is_empty() || w.contains([' ', '"', '\\', '(', ')', '{', '%', '*']) && !is_set(w) {
@@ -31,8 +37,12 @@ pub fn from_words(words: &[String]) -> Result<SearchKey, TextSearchError> {
             }
         })
         .collect::<Vec<_>>()
-        .join(" ");
-    let key = crate::imap::proto::parse::parse_search_text(&text)
+        .join(" ")
+}
+
+/// Parses a search text in IMAP syntax (as [`quote_words`] writes it).
+pub fn from_text(text: &str) -> Result<SearchKey, TextSearchError> {
+    let key = crate::imap::proto::parse::parse_search_text(text)
         .map_err(|e| TextSearchError::Syntax(e.text))?;
     outside_session(key)
 }

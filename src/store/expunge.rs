@@ -22,7 +22,8 @@ pub struct ExpungeOutcome {
 /// when `only_deleted`) to the tombstones with `modseq`, adjusts the
 /// counters and writes the 'expunged' change rows. The caller holds the
 /// mailbox row lock, so the counting statement and the expunge see the same
-/// entries. Sets highest_modseq to `modseq` when anything went.
+/// entries. Sets highest_modseq to `modseq` when anything went. `by` is the
+/// user who expunged, or None for the system (a retention policy).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn expunge_locked(
     tx: &Transaction<'_>,
@@ -31,9 +32,10 @@ pub(crate) async fn expunge_locked(
     bounds: &(Vec<i64>, Vec<i64>),
     only_deleted: bool,
     modseq: i64,
-    by: i64,
+    by: impl Into<Option<i64>>,
     reason: &str,
 ) -> Result<UidSet, StoreError> {
+    let by: Option<i64> = by.into();
     let (lows, highs) = bounds;
     let counts = tx
         .query_one(

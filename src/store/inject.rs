@@ -402,9 +402,13 @@ async fn store_bodyparts(
         return Ok((0, 0));
     }
     let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
+    // FOR KEY SHARE keeps `aox vacuum` from deleting a part this batch is
+    // about to refer to (its DELETE needs the row exclusively; it skips
+    // locked rows). A part vacuum deleted first is simply not returned, and
+    // is inserted again below. In hash order, like the insert.
     let present: HashSet<Vec<u8>> = tx
         .query(
-            "SELECT hash FROM bodyparts WHERE hash = ANY($1)",
+            "SELECT hash FROM bodyparts WHERE hash = ANY($1) ORDER BY hash FOR KEY SHARE",
             &[&hashes],
         )
         .await?
@@ -425,11 +429,15 @@ async fn store_bodyparts(
     let bytes: Vec<i64> = missing.iter().map(|(_, (d, _))| d.len() as i64).collect();
     let data: Vec<&[u8]> = missing.iter().map(|(_, (d, _))| *d).collect();
     let text: Vec<Option<&str>> = missing.iter().map(|(_, (_, t))| *t).collect();
+    // A part another transaction stored since the lookup above conflicts;
+    // DO UPDATE … WHERE false updates nothing but locks that row (DO NOTHING
+    // would not), so vacuum cannot delete it before this batch commits, and
+    // a row vacuum deleted meanwhile makes PostgreSQL retry the insert.
     let inserted = tx
         .execute(
             "INSERT INTO bodyparts (hash, bytes, data, text) \
              SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
-             ON CONFLICT (hash) DO NOTHING",
+             ON CONFLICT (hash) DO UPDATE SET bytes = bodyparts.bytes WHERE false",
             &[&hash, &bytes, &data, &text],
         )
         .await?;
@@ -445,16 +453,19 @@ async fn store_messages(
     batch: &[NewMessage],
 ) -> Result<Vec<i64>, StoreError> {
     let hashes: Vec<&[u8]> = batch.iter().map(|m| &m.ingested.raw_sha256[..]).collect();
-    let mut known: HashMap<Vec<u8>, i64> = tx
+    // FOR KEY SHARE: a message reused here must outlive `aox vacuum`, which
+    // deletes only rows it can lock exclusively. The lowest id per hash wins.
+    let mut known: HashMap<Vec<u8>, i64> = HashMap::new();
+    for r in tx
         .query(
-            "SELECT DISTINCT ON (raw_sha256) raw_sha256, id FROM messages \
-             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id",
+            "SELECT raw_sha256, id FROM messages \
+             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id FOR KEY SHARE",
             &[&user, &hashes],
         )
         .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    {
+        known.entry(r.get(0)).or_insert(r.get(1));
+    }
 
     // Fresh ids for the rest, from the identity sequence, so parts and
     // search rows can be COPYed in the same pass.

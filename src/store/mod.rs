@@ -13,6 +13,7 @@ mod error;
 pub mod expunge;
 pub mod fetch;
 pub mod flags;
+pub mod holds;
 pub mod inject;
 pub mod mailbox_ops;
 pub mod mailboxes;
@@ -25,6 +26,7 @@ pub mod search;
 pub mod select;
 pub mod tune;
 pub mod users;
+pub mod vacuum;
 
 pub use connect::{Db, DbRole, connect, pool};
 pub use error::StoreError;
