@@ -115,8 +115,38 @@ pub async fn raw_hashes_present(
         .collect())
 }
 
+/// How often a batch is tried when `aox vacuum` deleted what it reused.
+const ATTEMPTS: usize = 5;
+
+/// Whether `result` failed because a body part or message this transaction
+/// found and reused was deleted by `aox vacuum` before the reference was
+/// checked (a foreign-key violation). The retry finds it gone and stores it
+/// afresh. Vacuum deletes only rows it can lock exclusively, and a reference
+/// this transaction has written holds its row `FOR KEY SHARE` until commit,
+/// so the window is the one between looking a row up and referring to it.
+fn lost_to_vacuum<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
+    attempt + 1 < ATTEMPTS
+        && matches!(result, Err(e) if e.sqlstate() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION))
+}
+
 /// Stores `batch` into `mailbox` of `user` in one transaction.
 pub async fn inject(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    batch: &[NewMessage],
+) -> Result<Injected, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let result = inject_once(client, user, mailbox, batch).await;
+        if !lost_to_vacuum(&result, attempt) {
+            return result;
+        }
+        attempt += 1;
+    }
+}
+
+async fn inject_once(
     client: &mut Client,
     user: i64,
     mailbox: i64,
@@ -184,6 +214,21 @@ pub struct Placed {
 /// is never stored without an entry referring to it. Any database error
 /// rolls the whole transaction back.
 pub async fn inject_many(
+    client: &mut Client,
+    targets: &[(i64, i64)],
+    message: &NewMessage,
+) -> Result<Vec<Option<Placed>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let result = inject_many_once(client, targets, message).await;
+        if !lost_to_vacuum(&result, attempt) {
+            return result;
+        }
+        attempt += 1;
+    }
+}
+
+async fn inject_many_once(
     client: &mut Client,
     targets: &[(i64, i64)],
     message: &NewMessage,
@@ -402,13 +447,9 @@ async fn store_bodyparts(
         return Ok((0, 0));
     }
     let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
-    // FOR KEY SHARE keeps `aox vacuum` from deleting a part this batch is
-    // about to refer to (its DELETE needs the row exclusively; it skips
-    // locked rows). A part vacuum deleted first is simply not returned, and
-    // is inserted again below. In hash order, like the insert.
     let present: HashSet<Vec<u8>> = tx
         .query(
-            "SELECT hash FROM bodyparts WHERE hash = ANY($1) ORDER BY hash FOR KEY SHARE",
+            "SELECT hash FROM bodyparts WHERE hash = ANY($1)",
             &[&hashes],
         )
         .await?
@@ -429,15 +470,11 @@ async fn store_bodyparts(
     let bytes: Vec<i64> = missing.iter().map(|(_, (d, _))| d.len() as i64).collect();
     let data: Vec<&[u8]> = missing.iter().map(|(_, (d, _))| *d).collect();
     let text: Vec<Option<&str>> = missing.iter().map(|(_, (_, t))| *t).collect();
-    // A part another transaction stored since the lookup above conflicts;
-    // DO UPDATE … WHERE false updates nothing but locks that row (DO NOTHING
-    // would not), so vacuum cannot delete it before this batch commits, and
-    // a row vacuum deleted meanwhile makes PostgreSQL retry the insert.
     let inserted = tx
         .execute(
             "INSERT INTO bodyparts (hash, bytes, data, text) \
              SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
-             ON CONFLICT (hash) DO UPDATE SET bytes = bodyparts.bytes WHERE false",
+             ON CONFLICT (hash) DO NOTHING",
             &[&hash, &bytes, &data, &text],
         )
         .await?;
@@ -453,19 +490,16 @@ async fn store_messages(
     batch: &[NewMessage],
 ) -> Result<Vec<i64>, StoreError> {
     let hashes: Vec<&[u8]> = batch.iter().map(|m| &m.ingested.raw_sha256[..]).collect();
-    // FOR KEY SHARE: a message reused here must outlive `aox vacuum`, which
-    // deletes only rows it can lock exclusively. The lowest id per hash wins.
-    let mut known: HashMap<Vec<u8>, i64> = HashMap::new();
-    for r in tx
+    let mut known: HashMap<Vec<u8>, i64> = tx
         .query(
-            "SELECT raw_sha256, id FROM messages \
-             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id FOR KEY SHARE",
+            "SELECT DISTINCT ON (raw_sha256) raw_sha256, id FROM messages \
+             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id",
             &[&user, &hashes],
         )
         .await?
-    {
-        known.entry(r.get(0)).or_insert(r.get(1));
-    }
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
 
     // Fresh ids for the rest, from the identity sequence, so parts and
     // search rows can be COPYed in the same pass.

@@ -37,3 +37,4 @@ mod store_fetch;
 mod store_imap;
 mod store_mailbox_ops;
 mod store_search;
+mod vacuum_holds;

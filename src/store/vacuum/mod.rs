@@ -11,13 +11,16 @@
 //! 5. Body parts no message part and no kept original refers to are deleted.
 //!
 //! Steps 3–5 run in bounded batches, each its own short transaction, and
-//! select their rows `FOR UPDATE SKIP LOCKED`: a delivery that is about to
-//! reuse a body part or a message holds it `FOR KEY SHARE` (see
-//! `inject.rs`), so vacuum passes it by instead of waiting or deleting it
-//! from under the delivery; a batch that still meets a new reference (a
-//! foreign-key or legal-hold error) is rolled back and left for next time.
-//! The DELETEs re-check "unreferenced" in a statement of their own, after
-//! the rows are locked, so a reference committed in between is seen.
+//! select their rows `FOR UPDATE SKIP LOCKED`. A delivery that has written a
+//! reference to a body part or message holds that row `FOR KEY SHARE` (the
+//! foreign-key check) until it commits, so vacuum passes it by instead of
+//! waiting. The DELETEs re-check "unreferenced" in a statement of their own,
+//! after the rows are locked, so a reference committed in between is seen; a
+//! batch that still meets one (a foreign-key or legal-hold error) is rolled
+//! back and left for the next vacuum. What remains is a delivery that looked
+//! a row up and has not yet referred to it: if vacuum deletes the row in
+//! that window, the delivery's foreign-key check fails and `inject` retries
+//! the whole transaction, which then stores the row afresh.
 
 mod dry_run;
 mod policies;
