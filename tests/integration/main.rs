@@ -38,3 +38,4 @@ mod store_imap;
 mod store_mailbox_ops;
 mod store_search;
 mod vacuum_holds;
+mod vacuum_lmtp;
