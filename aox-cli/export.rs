@@ -44,7 +44,6 @@ pub struct Export {
     /// The user (unless --all-users), the mailbox (for a bundle optional: a
     /// first word naming a mailbox is taken as one), then IMAP SEARCH keys,
     /// e.g. `alice INBOX from bob since 1-Jan-2020`.
-    #[arg(num_args = 0.., allow_hyphen_values = true)]
     words: Vec<String>,
     /// The archive format.
     #[arg(long, value_enum, default_value = "mbox")]

@@ -22,7 +22,6 @@ pub struct AddHold {
     /// Optionally a user (a first word naming one is taken as the user), then
     /// one of their mailboxes (likewise), then IMAP SEARCH keys, e.g.
     /// `alice INBOX from bob since 1-Jan-2020`. Nothing: all mail of everyone.
-    #[arg(num_args = 0.., allow_hyphen_values = true)]
     words: Vec<String>,
 }
 

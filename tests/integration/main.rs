@@ -11,6 +11,7 @@ mod cli_mailboxes;
 mod cli_search;
 mod cli_support;
 mod cli_users;
+mod export_bundle;
 mod getmail;
 mod imap_clients;
 mod imap_processes;
