@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod backup_restore;
 mod cli_admin;
 mod cli_aliases;
 mod cli_export;
