@@ -228,9 +228,9 @@ pub(crate) async fn standing(client: &impl GenericClient) -> Result<Vec<(i64, Sc
 
 /// The statement selecting `(user_id, message_id)` of every message in
 /// `scope` matching its search, over live entries and tombstones alike
-/// (they share the columns the search compiler reads). Parameters: `$1` the
-/// user, `$2` the mailbox, then the search's from `$first_extra`; returns
-/// the SQL and the compiled condition (whose parameters follow $2).
+/// (they share the columns the search compiler reads), and the compiled
+/// search. Parameters: `$1` the user, `$2` the mailbox (either may be
+/// NULL), then the search's own from `$3`.
 pub(crate) fn covered_sql(
     scope: &Scope,
 ) -> Result<(String, Option<super::search::Condition>), StoreError> {

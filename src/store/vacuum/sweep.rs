@@ -97,7 +97,10 @@ pub(super) async fn messages(
         let rows = tx
             .query(select.as_str(), &[&after.0, &after.1, &options.batch])
             .await?;
-        let Some(last) = rows.last() else { break };
+        let Some(last) = rows.last() else {
+            tx.rollback().await?;
+            break;
+        };
         after = (last.try_get(0)?, last.try_get(1)?);
         let users: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let ids: Vec<i64> = rows.iter().map(|r| r.get(1)).collect();
@@ -136,7 +139,10 @@ pub(super) async fn bodyparts(
     loop {
         let tx = client.transaction().await?;
         let rows = tx.query(select.as_str(), &[&after, &options.batch]).await?;
-        let Some(last) = rows.last() else { break };
+        let Some(last) = rows.last() else {
+            tx.rollback().await?;
+            break;
+        };
         after = last.try_get(0)?;
         let hashes: Vec<Vec<u8>> = rows.iter().map(|r| r.get(0)).collect();
         match tx.query_one(delete.as_str(), &[&hashes]).await {
