@@ -10,6 +10,7 @@ mod audit;
 mod config;
 mod counts;
 mod export;
+mod holds;
 mod import;
 mod mailboxes;
 mod output;
@@ -19,6 +20,7 @@ mod search;
 mod tune;
 mod undelete;
 mod users;
+mod vacuum;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +88,11 @@ enum Verb {
     /// Remove a retention policy.
     #[command(subcommand)]
     Remove(Remove),
+    /// Legal holds: add, list, release.
+    #[command(subcommand)]
+    Hold(Hold),
+    /// Purge what retention, undelete-time and legal holds allow.
+    Vacuum(vacuum::Vacuum),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +105,16 @@ enum Retain {
 enum Remove {
     /// Remove a retention policy by id.
     Retention(retention::RemoveRetention),
+}
+
+#[derive(Debug, Subcommand)]
+enum Hold {
+    /// Hold mail of everyone, a user or a mailbox (optionally matching a search).
+    Add(holds::AddHold),
+    /// List holds: case, scope, search, who and when, how many messages.
+    List,
+    /// Release a hold (its record stays).
+    Release(holds::ReleaseHold),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,15 +193,6 @@ enum Grant {
 enum Check {
     /// Read the configuration (and aoxsuper.conf beside it) and report problems.
     Config,
-}
-
-/// Who is acting, as the audit trail and the policies record it: `aox`
-/// and the operating-system user (`aox:root`).
-pub fn actor() -> String {
-    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
-        Ok(u) if !u.is_empty() => format!("aox:{u}"),
-        _ => "aox".to_string(),
-    }
 }
 
 /// What every command gets: where the configuration is and how to print.
@@ -273,6 +281,23 @@ async fn run(ctx: &Ctx, verb: Verb) -> anyhow::Result<()> {
         Verb::Show(Show::Retention) => retention::show(ctx).await,
         Verb::Remove(Remove::Retention(a)) => retention::remove(ctx, a).await,
         Verb::Show(Show::Audit(a)) => audit::show(ctx, a).await,
+        Verb::Hold(Hold::Add(a)) => holds::add(ctx, a).await,
+        Verb::Hold(Hold::List) => holds::list(ctx).await,
+        Verb::Hold(Hold::Release(a)) => holds::release(ctx, a).await,
+        Verb::Vacuum(a) => vacuum::run(ctx, a).await,
+    }
+}
+
+/// Who runs this command, for legal_holds and the audit log: the login
+/// behind sudo, else the OS user.
+pub fn actor() -> String {
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    match name {
+        Some(n) => format!("aox:{n}"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        None => format!("aox:uid {}", unsafe { libc::getuid() }),
     }
 }
 

@@ -304,6 +304,19 @@ pub(crate) fn asctime(t: i64) -> String {
     )
 }
 
+/// Formats unix seconds as RFC 3339 in UTC, `2006-01-02T15:04:05Z` (bundle manifests).
+pub(crate) fn rfc3339(t: i64) -> String {
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
+    format!(
+        "{y:04}-{:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        m + 1,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// Unix seconds of a file time; times before 1970 round towards the past, like `time_t`.
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {

@@ -34,6 +34,7 @@
 //! `From MAILER-DAEMON <date>` line and LF line ends, and has nowhere to put flags;
 //! [`MaildirWriter`] keeps flags and keywords in the file names as Dovecot does.
 
+mod bundle_writer;
 mod date;
 mod detect;
 mod eml;
@@ -47,6 +48,7 @@ mod mbox_writer;
 #[cfg(test)]
 mod corpus_tests;
 
+pub use bundle_writer::{BundleEntry, BundleWriter};
 pub use detect::{SourceKind, detect, open};
 pub use eml::EmlReader;
 pub use error::ArchiveError;

@@ -52,9 +52,11 @@ pub(crate) async fn expunge_locked(
     uids: &UidSet,
     only_deleted: bool,
     modseq: i64,
-    by: i64,
+    by: impl Into<Option<i64>>,
     leaving: Leaving<'_>,
 ) -> Result<Expunged, StoreError> {
+    // None: the system (a retention policy applied by vacuum).
+    let by: Option<i64> = by.into();
     let (retained, reason) = match leaving {
         Leaving::Expunge(reason) => (
             super::retention::retained(tx, user, mailbox, uids, only_deleted).await?,

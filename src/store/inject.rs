@@ -115,7 +115,22 @@ pub async fn raw_hashes_present(
         .collect())
 }
 
+/// How often a batch is tried when `aox vacuum` deleted what it reused.
+const ATTEMPTS: usize = 5;
+
+/// Whether `result` failed because a body part or message this transaction
+/// found and reused was deleted by `aox vacuum` before the reference was
+/// checked (a foreign-key violation). The retry finds it gone and stores it
+/// afresh. Vacuum deletes only rows it can lock exclusively, and a reference
+/// this transaction has written holds its row `FOR KEY SHARE` until commit,
+/// so the window is the one between looking a row up and referring to it.
+fn lost_to_vacuum<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
+    attempt + 1 < ATTEMPTS
+        && matches!(result, Err(e) if e.sqlstate() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION))
+}
+
 /// How a batch is recorded in the audit trail.
+#[derive(Clone, Copy)]
 enum Audit<'a> {
     /// One `append` row per message, by the mailbox's owner.
     PerMessage,
@@ -149,6 +164,23 @@ pub async fn import(
 }
 
 async fn inject_audited(
+    client: &mut Client,
+    user: i64,
+    mailbox: i64,
+    batch: &[NewMessage],
+    audit: Audit<'_>,
+) -> Result<Injected, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let result = inject_audited_once(client, user, mailbox, batch, audit).await;
+        if !lost_to_vacuum(&result, attempt) {
+            return result;
+        }
+        attempt += 1;
+    }
+}
+
+async fn inject_audited_once(
     client: &mut Client,
     user: i64,
     mailbox: i64,
@@ -235,6 +267,21 @@ pub struct Placed {
 /// is never stored without an entry referring to it. Any database error
 /// rolls the whole transaction back.
 pub async fn inject_many(
+    client: &mut Client,
+    targets: &[(i64, i64)],
+    message: &NewMessage,
+) -> Result<Vec<Option<Placed>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let result = inject_many_once(client, targets, message).await;
+        if !lost_to_vacuum(&result, attempt) {
+            return result;
+        }
+        attempt += 1;
+    }
+}
+
+async fn inject_many_once(
     client: &mut Client,
     targets: &[(i64, i64)],
     message: &NewMessage,

@@ -14,6 +14,7 @@ mod error;
 pub mod expunge;
 pub mod fetch;
 pub mod flags;
+pub mod holds;
 pub mod inject;
 pub mod mailbox_ops;
 pub mod mailboxes;
@@ -29,6 +30,7 @@ pub mod select;
 pub mod tune;
 pub mod undelete;
 pub mod users;
+pub mod vacuum;
 
 pub use connect::{Db, DbRole, connect, pool};
 pub use error::StoreError;

@@ -117,10 +117,59 @@ impl Param {
 /// compiles a tree against whatever table the statement calls `e` (both
 /// `mailbox_entries` and `expunged_entries` have every column a condition
 /// reads), and [`Compiled::bind`] adds their own values after the tree's.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) sql: String,
     params: Vec<Param>,
+    /// The number of the first parameter it binds.
+    first: usize,
+}
+
+impl Default for Compiled {
+    fn default() -> Self {
+        Compiled {
+            sql: String::new(),
+            params: Vec::new(),
+            first: 3,
+        }
+    }
+}
+
+/// A search as a boolean SQL condition on rows aliased `e` with the
+/// columns of `mailbox_entries` (which `expunged_entries` shares, so holds
+/// and policies can match tombstones too), for callers that embed it in a
+/// statement of their own. Its parameters are numbered from the `first`
+/// given to [`condition_of`].
+#[derive(Debug)]
+pub(crate) struct Condition {
+    /// The SQL condition.
+    pub(crate) sql: String,
+    params: Vec<Param>,
+}
+
+impl Condition {
+    /// The values of its parameters, in order.
+    pub(crate) fn params(&self) -> impl Iterator<Item = &(dyn ToSql + Sync)> {
+        self.params.iter().map(Param::as_sql)
+    }
+
+    /// How many parameters it binds.
+    pub(crate) fn len(&self) -> usize {
+        self.params.len()
+    }
+}
+
+/// Compiles `key` into a [`Condition`] whose parameters start at `$first`.
+pub(crate) fn condition_of(key: &SearchKey, first: usize) -> Result<Condition, StoreError> {
+    let mut c = Compiled {
+        first,
+        ..Compiled::default()
+    };
+    let sql = condition(&mut c, key, 0)?;
+    Ok(Condition {
+        sql,
+        params: c.params,
+    })
 }
 
 impl Compiled {
@@ -144,8 +193,7 @@ impl Compiled {
             Param::Ints(_) => "bigint[]",
         };
         self.params.push(p);
-        // $1 and $2 are the user and the mailbox.
-        format!("${}::{cast}", self.params.len() + 2)
+        format!("${}::{cast}", self.params.len() + self.first - 1)
     }
 }
 

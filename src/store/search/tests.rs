@@ -171,3 +171,16 @@ fn huge_sizes_and_modseqs_clamp_instead_of_overflowing() {
     let (_, p) = sql(&SearchKey::ModSeq(u64::MAX));
     assert_eq!(p[2], i64::MAX.to_string());
 }
+
+#[test]
+fn an_embedded_condition_numbers_its_parameters_from_the_first_given() {
+    let key = SearchKey::And(vec![
+        SearchKey::Subject("a".into()),
+        SearchKey::From("b".into()),
+    ]);
+    let c = condition_of(&key, 7).unwrap();
+    assert_eq!(c.len(), 2);
+    assert!(c.sql.contains("s.subject ILIKE $7::text"), "{}", c.sql);
+    assert!(c.sql.contains("s.from_text ILIKE $8::text"), "{}", c.sql);
+    assert!(!c.sql.contains("$3"), "{}", c.sql);
+}
