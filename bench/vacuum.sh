@@ -18,11 +18,17 @@
 #   4. the client loops again while `aox vacuum --undelete-time 0` runs;
 #      the table shows the vacuum's time and rows/s and the longest time the
 #      client waited for any one command (the issue's target: 200 ms).
+#
+# IN_PLACE=DIR runs steps 1-4 on the database of an existing bench setup
+# instead (e.g. bench/imap.sh's $BENCH_DATA/imap-million, whose archive is
+# too big to copy on this machine's disk): no import, no copy, and the
+# setup's INBOX is left half expunged and vacuumed, so re-import it before
+# using it for bench/imap.sh again (delete its `imported` marker).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n="${1:-20000}"
 data="${BENCH_DATA:-/var/tmp/aox-bench}"
-dir="$data/vacuum-$n"
+dir="${IN_PLACE:-$data/vacuum-$n}"
 archive="${2:-$dir/archive.mbox}"
 aox_port="${AOX_PORT:-11144}"
 baseline="${BASELINE:-5}"
@@ -41,7 +47,7 @@ mkdir -p "$dir"
 chmod 755 "$data" "$dir"
 (cd "$here" && cargo build --release --quiet --bin aox --bin archiveopteryx --bin aox-installer)
 bin="$CARGO_TARGET_DIR/release"
-if [ ! -f "$archive" ]; then
+if [ -z "${IN_PLACE:-}" ] && [ ! -f "$archive" ]; then
     log "generating $n messages into $archive"
     python3 "$here/../shared/corpus/gen-mbox.py" -n "$n" -s 13 --max-attachment 4000 -o "$archive" --quiet
 fi
@@ -83,8 +89,8 @@ db-tls = disable
 log-level = warn
 EOF
 fi
-stamp="$archive $(stat -L -c '%s %Y' "$archive")"
-if [ "$(cat "$dir/imported" 2>/dev/null)" != "$stamp" ]; then
+stamp="$archive $(stat -L -c '%s %Y' "$archive" 2>/dev/null)"
+if [ -z "${IN_PLACE:-}" ] && [ "$(cat "$dir/imported" 2>/dev/null)" != "$stamp" ]; then
     log "importing $archive (once; kept in $dir)"
     aox="$bin/aox -c $conf"
     $aox --json list users | grep -q '"bench"' || $aox add user bench secret bench@example.org >/dev/null
@@ -98,16 +104,23 @@ if [ "$(cat "$dir/imported" 2>/dev/null)" != "$stamp" ]; then
     echo "$stamp" >"$dir/imported"
 fi
 
-# A fresh copy for this run, and config files naming it.
-psql -d postgres -c 'DROP DATABASE IF EXISTS vacuum_run'
-psql -d postgres -c 'CREATE DATABASE vacuum_run TEMPLATE archiveopteryx OWNER aoxsuper STRATEGY file_copy'
-psql -d vacuum_run -c 'ANALYZE'
 run="$dir/run"
 mkdir -p "$run"
-for f in archiveopteryx.conf aoxsuper.conf; do
-    sed 's/^db-name = .*/db-name = vacuum_run/' "$dir/$f" >"$run/$f"
-    chmod 600 "$run/$f"
-done
+if [ -n "${IN_PLACE:-}" ]; then
+    # The setup's own database, with its own IMAP port.
+    aox_port=$(awk -F' = ' '/^imap-port = /{p=$2} END{print p}' "$dir/archiveopteryx.conf")
+    cp "$dir/archiveopteryx.conf" "$dir/aoxsuper.conf" "$run/"
+    [ -f "$dir/import.times" ] || echo "0 0" >"$dir/import.times"
+else
+    # A fresh copy for this run, and config files naming it.
+    psql -d postgres -c 'DROP DATABASE IF EXISTS vacuum_run'
+    psql -d postgres -c 'CREATE DATABASE vacuum_run TEMPLATE archiveopteryx OWNER aoxsuper STRATEGY file_copy'
+    psql -d vacuum_run -c 'ANALYZE'
+    for f in archiveopteryx.conf aoxsuper.conf; do
+        sed 's/^db-name = .*/db-name = vacuum_run/' "$dir/$f" >"$run/$f"
+        chmod 600 "$run/$f"
+    done
+fi
 aox="$bin/aox -c $run/archiveopteryx.conf"
 
 "$bin/archiveopteryx" -c "$run/archiveopteryx.conf" 2>"$run/server.log" &
