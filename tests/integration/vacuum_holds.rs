@@ -115,6 +115,7 @@ async fn held_mail_survives_vacuum_and_the_owners_delete_until_released() {
 
     // Confidential: the user's EXPUNGE still removes held mail from view.
     assert!(c.cmd("SELECT INBOX").await.ok());
+    let served = bodies(&mut c).await;
     expunge_all(&mut c).await;
     assert!(bodies(&mut c).await.is_empty());
 
@@ -147,6 +148,23 @@ async fn held_mail_survives_vacuum_and_the_owners_delete_until_released() {
     assert!(text.contains("under legal hold"), "{text}");
     drop(tx);
     assert_eq!(count(&db, "SELECT count(*) FROM messages").await, 1);
+
+    // Long past undelete-time, the held message can still be restored,
+    // byte for byte; then its user expunges it again.
+    db.owner()
+        .await
+        .execute(
+            "UPDATE expunged_entries SET expunged_at = now() - interval '400 days'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let restored = ok(&db.aox(&["undelete", "alice", "INBOX", "all"]));
+    assert!(restored.contains("Restored 1 message"), "{restored}");
+    assert!(c.cmd("SELECT INBOX").await.ok());
+    let back = bodies(&mut c).await;
+    assert!(back == served[..1], "{} bodies came back", back.len());
+    expunge_all(&mut c).await;
 
     let list = json(&db.aox(&["--json", "hold", "list"]));
     assert_eq!(list[0]["case"], "case-1", "{list}");
