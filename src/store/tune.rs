@@ -33,8 +33,16 @@ pub const READ_INDEXES: [(&str, &str); 5] = [
 /// of this many, each its own statement, so no lock is held for long.
 const BACKFILL_BATCH: i64 = 5_000;
 
-const BACKFILL: &str = "UPDATE bodyparts SET search_tsv = bodypart_tsvector(text) WHERE hash IN \
-     (SELECT hash FROM bodyparts WHERE search_tsv IS NULL AND text IS NOT NULL LIMIT $1)";
+/// The batches walk the primary key from the last hash done (`$2`), so
+/// each row is looked at once: a batch that searched for gaps from the
+/// start of the table would step over every row filled before it, and a
+/// million-message backfill took most of an hour that way.
+const BACKFILL: &str = "WITH done AS ( \
+       UPDATE bodyparts SET search_tsv = bodypart_tsvector(text) WHERE hash IN \
+         (SELECT hash FROM bodyparts WHERE hash > $2 AND search_tsv IS NULL AND text IS NOT NULL \
+          ORDER BY hash LIMIT $1) \
+       RETURNING hash) \
+     SELECT hash FROM done ORDER BY hash DESC LIMIT 1";
 
 /// What a tuning is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +68,9 @@ impl Step {
             Step::Sql(s) => s.clone(),
             Step::Backfill => format!(
                 "{} (batches of {BACKFILL_BATCH}, until none is left)",
-                BACKFILL.replace("$1", &BACKFILL_BATCH.to_string(),)
+                BACKFILL
+                    .replace("$1", &BACKFILL_BATCH.to_string())
+                    .replace("$2", "(the last hash done)")
             ),
         }
     }
@@ -155,7 +165,15 @@ pub async fn tune(client: &Client, mode: Mode, dry_run: bool) -> Result<Vec<Stri
         for step in &steps {
             match step {
                 Step::Sql(sql) => client.batch_execute(sql).await?,
-                Step::Backfill => while client.execute(BACKFILL, &[&BACKFILL_BATCH]).await? > 0 {},
+                Step::Backfill => {
+                    let mut after: Vec<u8> = Vec::new();
+                    while let Some(last) = client
+                        .query_opt(BACKFILL, &[&BACKFILL_BATCH, &after])
+                        .await?
+                    {
+                        after = last.try_get(0)?;
+                    }
+                }
             }
         }
     }
