@@ -89,7 +89,7 @@ db-tls = disable
 log-level = warn
 EOF
 fi
-stamp="$archive $(stat -L -c '%s %Y' "$archive" 2>/dev/null)"
+stamp="$archive $(stat -L -c '%s %Y' "$archive" 2>/dev/null || true)"
 if [ -z "${IN_PLACE:-}" ] && [ "$(cat "$dir/imported" 2>/dev/null)" != "$stamp" ]; then
     log "importing $archive (once; kept in $dir)"
     aox="$bin/aox -c $conf"

@@ -337,6 +337,18 @@ impl Exchange {
     }
 }
 
+/// Writes a server challenge as IMAP (RFC 9051 §6.2.2) and POP3 (RFC 5034
+/// §4) both send it: `+ `, the base64 of `data`, CRLF.
+pub fn write_challenge(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(b"+ ");
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(data)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

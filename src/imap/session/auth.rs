@@ -2,8 +2,6 @@
 //! (RFC 4959): the exchange itself is `crate::auth::sasl`; this file turns
 //! its steps into continuations and tagged replies with RFC 5530 codes.
 
-use base64::Engine as _;
-
 use super::{Done, Pending, Session, User};
 use crate::auth::Secret;
 use crate::auth::sasl::{Exchange, Mechanism, Outcome, Refusal, Step};
@@ -80,13 +78,7 @@ impl Session {
             .await
         {
             Step::Challenge(data) => {
-                self.out.extend_from_slice(b"+ ");
-                self.out.extend_from_slice(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(data)
-                        .as_bytes(),
-                );
-                self.out.extend_from_slice(b"\r\n");
+                crate::auth::sasl::write_challenge(&mut self.out, &data);
                 self.pending = Some(Pending::Authenticate {
                     tag: tag.to_owned(),
                     exchange: Box::new(exchange),

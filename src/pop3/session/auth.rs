@@ -2,8 +2,6 @@
 //! §4, RFC 4616) and STLS (RFC 2595 §4); on success, the maildrop snapshot
 //! that starts the TRANSACTION state.
 
-use base64::Engine as _;
-
 use super::{Maildrop, Next, Phase, Session};
 use crate::auth::Secret;
 use crate::auth::sasl::{Exchange, Mechanism, Outcome, Refusal, Step};
@@ -98,13 +96,7 @@ impl Session {
             .await
         {
             Step::Challenge(data) => {
-                self.out.extend_from_slice(b"+ ");
-                self.out.extend_from_slice(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(data)
-                        .as_bytes(),
-                );
-                self.out.extend_from_slice(b"\r\n");
+                crate::auth::sasl::write_challenge(&mut self.out, &data);
                 self.phase = Phase::Sasl(Box::new(exchange));
             }
             Step::Done(outcome) => self.concluded(outcome).await,
