@@ -150,6 +150,8 @@ wait "$client_pid"
 log "expunging the lower half"
 python3 - "$aox_port" "$n" >"$run/expunge.json" <<'EOF'
 import imaplib, json, sys, time
+# UID SEARCH ALL of a million messages is one line of several MB.
+imaplib._MAXLINE = 100_000_000
 port, n = int(sys.argv[1]), int(sys.argv[2])
 c = imaplib.IMAP4("127.0.0.1", port)
 c.login("bench", "secret")
