@@ -18,6 +18,9 @@ import os
 import random
 import time
 
+# UID SEARCH ALL of a million messages is one line of several MB.
+imaplib._MAXLINE = 100_000_000
+
 
 def main():
     p = argparse.ArgumentParser()
