@@ -21,16 +21,14 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::StoreError;
 use crate::uidset::UidSet;
 
-/// The audit INSERT for entries about to leave a mailbox, as a CTE body
-/// over `c(uid, message_id)`: `$1` user, `$2` mailbox, `$6` the acting user
-/// id (NULL: the command line), `$7` action, `$8` reason, and for a move
-/// `$9` the target mailbox and `$10` the first new UID there (the i-th UID
-/// in order became `$10 + i`, RFC 4315 COPYUID order). Used by the
-/// expunge's counting statement, so auditing costs it no statement.
+/// The audit INSERT for entries an expunge removes, as a CTE body over
+/// `c(uid, message_id)`: `$1` user, `$2` mailbox, `$6` the acting user id
+/// (NULL: the command line), `$7` the reason. Used by the expunge's
+/// counting statement, so auditing costs it no statement. (MOVE writes its
+/// own rows in its UPDATE: `store::copy`.)
 pub(crate) const LEAVING_SQL: &str = "INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
-     SELECT coalesce((SELECT u.login::text FROM users u WHERE u.id = $6), 'aox'), $7, $1, $2, c.uid, m.raw_sha256, \
-            CASE WHEN $9::bigint IS NULL THEN $8 \
-                 ELSE 'to mailbox ' || $9::bigint || ' as uid ' || ($10::bigint - 1 + row_number() OVER (ORDER BY c.uid)) END \
+     SELECT coalesce((SELECT u.login::text FROM users u WHERE u.id = $6), 'aox'), 'expunge', $1, $2, c.uid, \
+            m.raw_sha256, $7 \
      FROM c JOIN messages m ON m.user_id = $1 AND m.id = c.message_id";
 
 /// One row per tombstone that `modseq` wrote in `mailbox` within `uids`

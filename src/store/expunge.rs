@@ -76,8 +76,6 @@ pub(crate) async fn expunge_locked(
         return Ok(nothing);
     }
     let (lows, highs) = candidates.bounds();
-    // MOVE audits itself (store::copy); LEAVING_SQL's target columns stay NULL.
-    let (action, to_mailbox, first_uid) = ("expunge", None::<i64>, None::<i64>);
     // The audit rows ride on the counting statement (the one extra cost
     // the audit trail may add, here none): under the row lock it reads
     // exactly the entries expunge_entries removes next, and if the two
@@ -102,10 +100,7 @@ pub(crate) async fn expunge_locked(
                 &highs,
                 &only_deleted,
                 &by,
-                &action,
                 &reason,
-                &to_mailbox,
-                &first_uid,
             ],
         )
         .await?;

@@ -131,8 +131,10 @@ fn keywords_expr(op: FlagOp, any: bool) -> &'static str {
 /// RFC 9051 §6.4.6 STORE / RFC 7162 §3.1.3 UNCHANGEDSINCE on `uids` of
 /// `mailbox`.
 ///
-/// One `UPDATE … FROM (the old rows) … RETURNING`; only rows whose flags
-/// change are written, so a repeated `+FLAGS \Seen` writes nothing and does
+/// One statement: an UPDATE joined only to the UID ranges (never to a
+/// second scan of the entries, see `UidFilter`), beside a read of the old
+/// rows that sums the counter deltas; only rows whose flags change are
+/// written, so a repeated `+FLAGS \Seen` writes nothing and does
 /// not bump the modseq. Changed rows get one new modseq, one 'flags' change
 /// row per UID range, and the unseen/deleted counters move by what changed.
 /// With `unchanged_since`, entries whose modseq is above it are left alone

@@ -226,7 +226,8 @@ impl Session {
     /// The CAPABILITY list: exactly what works (RFC 9051 §7.2.2).
     fn capabilities(&self) -> String {
         let mut caps: Vec<String> = vec!["IMAP4rev1".into()];
-        if !self.tls && self.state.tls.is_some() {
+        // STARTTLS is refused once logged in, so it is not offered then.
+        if !self.tls && self.user.is_none() && self.state.tls.is_some() {
             caps.push("STARTTLS".into());
         }
         if self.user.is_none() {
