@@ -93,6 +93,18 @@ async fn keyword_ids(
     Ok(ids)
 }
 
+/// The runs of a flat array of `low, high` pairs.
+fn run_bounds(flat: &[i64]) -> Result<UidSet, StoreError> {
+    if !flat.len().is_multiple_of(2) {
+        return Err(StoreError::Invalid("a UID run without its end".into()));
+    }
+    let ranges = flat
+        .chunks_exact(2)
+        .map(|p| Ok((to_u32(p[0], "uid")?, to_u32(p[1], "uid")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(UidSet::from_ranges(ranges))
+}
+
 /// The system flags' columns, in the order of [`SystemFlags`].
 const FLAG_COLUMNS: [&str; 5] = ["seen", "answered", "flagged", "deleted", "draft"];
 
@@ -239,11 +251,22 @@ async fn store_flags_reporting(
     // updates the rows that change. A self-join to get the old values back
     // can be planned as a rescan per entry (see UidFilter::entries).
     let (ranges, in_ranges) = filter.update_ranges();
+    // `present`/`changing` count the entries in the set and those the
+    // UPDATE writes, and `low`/`high` bound the latter: when every entry
+    // present changes, the change log can take the STORE's own ranges
+    // clipped to those bounds, without sorting the written UIDs into runs.
+    let changes = format!(
+        "({columns}, o.keywords) IS DISTINCT FROM ({set}, {keyword_sql})",
+        columns = FLAG_COLUMNS.join(", "),
+    );
     let old = format!(
         "old AS ( \
            SELECT coalesce(sum(o.seen::int - ({new_seen})::int), 0)::bigint AS unseen, \
-                  coalesce(sum(({new_deleted})::int - o.deleted::int), 0)::bigint AS deleted \
-           FROM {entries} \
+                  coalesce(sum(({new_deleted})::int - o.deleted::int), 0)::bigint AS deleted, \
+                  count(*) AS present, count(*) FILTER (WHERE {changes}) AS changing, \
+                  min(o.uid) FILTER (WHERE {changes}) AS low, \
+                  max(o.uid) FILTER (WHERE {changes}) AS high \
+           FROM (SELECT $3::int[] AS ids) AS kw CROSS JOIN {entries} \
            WHERE o.user_id = $1 AND o.mailbox_id = $2 AND ($5::bigint IS NULL OR o.modseq <= $5))",
         entries = filter.entries()
     );
@@ -254,7 +277,7 @@ async fn store_flags_reporting(
            FROM (SELECT $3::int[] AS ids) AS kw{ranges} \
            WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} \
              AND ($5::bigint IS NULL OR o.modseq <= $5) \
-             AND ({columns}, o.keywords) IS DISTINCT FROM ({set}, {keyword_sql}) \
+             AND {changes} \
            RETURNING o.uid, o.modseq, o.seen, o.answered, o.flagged, o.deleted, o.draft, o.keywords)",
         columns = FLAG_COLUMNS.join(", "),
     );
@@ -275,27 +298,35 @@ async fn store_flags_reporting(
         let uids = UidSet::from_values(changed.iter().map(|e| e.uid));
         (unseen, deleted, uids)
     } else {
-        // One row per run of consecutive changed UIDs: a STORE 1:* on a
-        // million messages sends back a handful of rows.
+        // The runs of written UIDs are computed (a sort of every written
+        // UID) only when some entry in the set keeps its flags: a CASE
+        // evaluates its subquery only when its branch is taken. The
+        // first row says how many entries changed and their bounds.
         let sql = format!(
             "WITH {old}, {update} \
-             SELECT runs.low, runs.high, old.unseen, old.deleted \
-             FROM old LEFT JOIN ( \
-               SELECT min(uid) AS low, max(uid) AS high \
-               FROM (SELECT uid, uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
-               GROUP BY run) AS runs ON true \
-             ORDER BY 1"
+             SELECT old.unseen, old.deleted, old.present, old.changing, old.low, old.high, \
+                    CASE WHEN old.changing > 0 AND old.changing < old.present THEN ( \
+                      SELECT array_agg(v ORDER BY run, side) FROM ( \
+                        SELECT run, min(uid) AS low, max(uid) AS high FROM ( \
+                          SELECT uid, uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
+                        GROUP BY run) AS runs \
+                      CROSS JOIN LATERAL (VALUES (0, runs.low), (1, runs.high)) AS b(side, v)) \
+                    END AS runs \
+             FROM old"
         );
-        let (mut unseen, mut deleted) = (0i64, 0i64);
-        let mut ranges = Vec::new();
-        for r in &tx.query(&sql, &params).await? {
-            (unseen, deleted) = (r.try_get(2)?, r.try_get(3)?);
-            let (lo, hi): (Option<i64>, Option<i64>) = (r.try_get(0)?, r.try_get(1)?);
-            if let (Some(lo), Some(hi)) = (lo, hi) {
-                ranges.push((to_u32(lo, "uid")?, to_u32(hi, "uid")?));
-            }
-        }
-        (unseen, deleted, UidSet::from_ranges(ranges))
+        let row = tx.query_one(&sql, &params).await?;
+        let (unseen, deleted): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (present, changing): (i64, i64) = (row.try_get(2)?, row.try_get(3)?);
+        let bounds: (Option<i64>, Option<i64>) = (row.try_get(4)?, row.try_get(5)?);
+        let runs: Option<Vec<i64>> = row.try_get(6)?;
+        let changed_uids = match (runs, bounds) {
+            (Some(runs), _) => run_bounds(&runs)?,
+            (None, (Some(low), Some(high))) if changing == present => uids.intersection(
+                &UidSet::from_ranges(vec![(to_u32(low, "uid")?, to_u32(high, "uid")?)]),
+            ),
+            _ => UidSet::new(),
+        };
+        (unseen, deleted, changed_uids)
     };
     if changed_uids.is_empty() {
         // Nothing written: no modseq is used up, nothing to tell anyone.

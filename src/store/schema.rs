@@ -17,14 +17,21 @@ pub struct Step {
 }
 
 /// Every step, in order. A schema change adds one here; old steps never change.
-pub const STEPS: &[Step] = &[Step {
-    revision: 1,
-    file: "0001-initial.sql",
-    sql: include_str!("../../schema/0001-initial.sql"),
-}];
+pub const STEPS: &[Step] = &[
+    Step {
+        revision: 1,
+        file: "0001-initial.sql",
+        sql: include_str!("../../schema/0001-initial.sql"),
+    },
+    Step {
+        revision: 2,
+        file: "0002-entries-for-bulk-work.sql",
+        sql: include_str!("../../schema/0002-entries-for-bulk-work.sql"),
+    },
+];
 
 /// The revision this build of the programs speaks.
-pub const REVISION: i32 = 1;
+pub const REVISION: i32 = 2;
 
 /// A step whose first line is this runs outside a transaction, statement by
 /// statement (for CREATE INDEX CONCURRENTLY).

@@ -87,3 +87,62 @@ async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
     runtime.query("SELECT 1 FROM users", &[]).await.unwrap();
     assert!(runtime.execute("DELETE FROM messages", &[]).await.is_err());
 }
+
+#[tokio::test]
+async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
+    let db = TestDb::new().await;
+    // Put back revision 1's shape of what step 2 changes.
+    db.owner()
+        .await
+        .batch_execute(
+            "ALTER TABLE mailbox_entries SET (fillfactor = 85); \
+             DROP INDEX mailbox_entries_message_place; \
+             CREATE INDEX mailbox_entries_message ON mailbox_entries (user_id, message_id); \
+             UPDATE mailstore SET revision = 1;",
+        )
+        .await
+        .unwrap();
+    harness::assert_refused(&run_server(&db), "aox upgrade schema");
+
+    let out = db.aox(&["upgrade", "schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        crate::harness::stdout(&out).contains("0002-entries-for-bulk-work.sql")
+            || stderr(&out).contains("0002-entries-for-bulk-work.sql"),
+        "{}",
+        crate::harness::stdout(&out)
+    );
+    let check = db.superuser().await;
+    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(2));
+    let options: Vec<String> = check
+        .query_one(
+            "SELECT reloptions::text[] FROM pg_class WHERE relname = 'mailbox_entries'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        options.contains(&"fillfactor=50".to_string()),
+        "{options:?}"
+    );
+    let indexes: Vec<(String, bool)> = check
+        .query(
+            "SELECT c.relname::text, i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = 'mailbox_entries'::regclass ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![
+            ("mailbox_entries_message_place".to_string(), true),
+            ("mailbox_entries_pkey".to_string(), true),
+        ]
+    );
+}

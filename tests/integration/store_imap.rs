@@ -994,6 +994,35 @@ async fn rfc9051_6_4_6_silent_store_changes_the_same_rows_and_counters_without_s
     .await
     .unwrap();
     assert_eq!(again.modseq, out.modseq);
+
+    // Some entries of the set already flagged: the log names exactly the
+    // runs that changed, not the whole set.
+    let mut partial = None;
+    for uids in [
+        UidSet::from_ranges([(1, 10), (20, 30)]),
+        UidSet::from_ranges([(1, 50)]),
+    ] {
+        let out = archiveopteryx::store::flags::store_flags_silent(
+            &mut rt,
+            user,
+            inbox,
+            &uids,
+            FlagOp::Add,
+            &[Flag::Flagged],
+        )
+        .await
+        .unwrap();
+        partial = Some(out);
+    }
+    let partial = partial.unwrap();
+    let log = changes_log(&rt, inbox).await;
+    let at_modseq: Vec<_> = log
+        .iter()
+        .filter(|c| c.0 == partial.modseq as i64)
+        .map(|c| (c.2, c.3))
+        .collect();
+    assert_eq!(at_modseq, vec![(11, 19), (31, 50)]);
+    assert_counters_exact(&rt, inbox).await;
 }
 
 /// Entries of `mailbox_entries` read so far, by every connection: the
