@@ -9,10 +9,17 @@
 //! delivery, `aox` (with the operating-system user, `aox:root`) for the
 //! command line; `action` is one of `append`, `deliver`, `import`,
 //! `expunge`, `move`, `undelete`, `purge`, `hold`; `user_id`, `mailbox_id`
-//! and `uid` name the entry (for `move`, the source; for `undelete`, the
-//! restored entry's new UID); `raw_sha256` is the message's hash as it
-//! arrived; `detail` says the rest in words (an expunge's reason, a move's
-//! target, an import batch's counts).
+//! and `uid` name the entry (for `move`, the first source UID of a run;
+//! for `undelete`, the restored entry's new UID); `raw_sha256` is the
+//! message's hash as it arrived; `detail` says the rest in words (an
+//! expunge's reason, a move's run and target, an import batch's counts).
+//!
+//! Rows that stand for many messages, like the change log's ranges: an
+//! import batch is one row, and a MOVE one row per run of consecutive
+//! source UIDs (`uids 10:19 to mailbox 7 as uids 300:309`, no hash, since
+//! the mapping is exact and the content is named where it arrived). A
+//! message's content is always named per message: on arrival (append,
+//! deliver) and on every way out (expunge, purge).
 
 use std::time::SystemTime;
 
@@ -25,7 +32,7 @@ use crate::uidset::UidSet;
 /// `c(uid, message_id)`: `$1` user, `$2` mailbox, `$6` the acting user id
 /// (NULL: the command line), `$7` the reason. Used by the expunge's
 /// counting statement, so auditing costs it no statement. (MOVE writes its
-/// own rows in its UPDATE: `store::copy`.)
+/// own rows beside its UPDATE: `store::copy`.)
 pub(crate) const LEAVING_SQL: &str = "INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
      SELECT coalesce((SELECT u.login::text FROM users u WHERE u.id = $6), 'aox'), 'expunge', $1, $2, c.uid, \
             m.raw_sha256, $7 \

@@ -139,20 +139,25 @@ async fn transfer_locked(
             "UPDATE mailbox_entries o SET mailbox_id = $3, uid = r.base + (o.uid - r.lo), modseq = $4 \
              FROM {runs} \
              WHERE o.user_id = $1 AND o.mailbox_id = $2 AND o.uid BETWEEN r.lo AND r.hi \
-             RETURNING r.lo + (o.uid - r.base) AS old_uid, o.uid, o.message_id, \
-                       o.seen, o.deleted, o.rfc822_size"
+             RETURNING o.seen, o.deleted, o.rfc822_size"
         ),
     };
-    // A move is audited per message (src/store/audit.rs): the user moved
-    // it, from the source UID to the target's, with its evidence hash.
+    // A move is audited per run of source UIDs (src/store/audit.rs), as
+    // the change log records it: the user moved source UIDs lo:hi to the
+    // target's base:base+(hi-lo). The mapping is exact, so each message's
+    // way is traced from the row that named its content on arrival
+    // (append, deliver, import) without a read of every message here.
     let audit = match how {
         Transfer::Copy => "",
         Transfer::Move => {
             ", a AS ( \
-               INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256, detail) \
-               SELECT (SELECT u.login::text FROM users u WHERE u.id = $1), 'move', $1, $2, t.old_uid, \
-                      m.raw_sha256, 'to mailbox ' || $3::bigint || ' as uid ' || t.uid \
-               FROM t JOIN messages m ON m.user_id = $1 AND m.id = t.message_id)"
+               INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, detail) \
+               SELECT (SELECT u.login::text FROM users u WHERE u.id = $1), 'move', $1, $2, r.lo, \
+                      CASE WHEN r.lo = r.hi \
+                        THEN 'uid ' || r.lo || ' to mailbox ' || $3::bigint || ' as uid ' || r.base \
+                        ELSE 'uids ' || r.lo || ':' || r.hi || ' to mailbox ' || $3::bigint \
+                             || ' as uids ' || r.base || ':' || (r.base + r.hi - r.lo) END \
+               FROM unnest($5::bigint[], $6::bigint[], $7::bigint[]) AS r(lo, hi, base))"
         }
     };
     let sql = format!(

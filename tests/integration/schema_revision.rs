@@ -98,6 +98,8 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
             "ALTER TABLE mailbox_entries SET (fillfactor = 85); \
              DROP INDEX mailbox_entries_message_place; \
              CREATE INDEX mailbox_entries_message ON mailbox_entries (user_id, message_id); \
+             ALTER TABLE mailbox_entries ADD FOREIGN KEY (user_id, mailbox_id) \
+               REFERENCES mailboxes (user_id, id); \
              UPDATE mailstore SET revision = 1;",
         )
         .await
@@ -143,6 +145,24 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
         vec![
             ("mailbox_entries_message_place".to_string(), true),
             ("mailbox_entries_pkey".to_string(), true),
+        ]
+    );
+    let constraints: Vec<String> = check
+        .query(
+            "SELECT conname::text FROM pg_constraint \
+             WHERE conrelid = 'mailbox_entries'::regclass AND contype IN ('f', 'p') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        constraints,
+        [
+            "mailbox_entries_pkey",
+            "mailbox_entries_user_id_message_id_fkey"
         ]
     );
 }
