@@ -59,8 +59,8 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, state: ServerState, implici
             let Some(acceptor) = state.tls.as_ref() else {
                 return;
             };
-            match acceptor.accept(tcp).await {
-                Ok(tls) => Stream::Tls(Box::new(tls)),
+            match Stream::accept_tls(acceptor, tcp).await {
+                Ok(tls) => tls,
                 Err(e) => {
                     tracing::debug!(error = %e, "TLS handshake failed");
                     return;

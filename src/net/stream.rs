@@ -4,6 +4,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -17,16 +18,37 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// How long a client may take over its side of a TLS handshake. Without a
+/// bound, a client that connects and sends nothing would hold its
+/// connection slot (and a task) until the operating system gave up.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Stream {
+    /// The server side of a TLS handshake on a fresh connection (IMAPS,
+    /// POP3S), failing with `TimedOut` after [`HANDSHAKE_TIMEOUT`].
+    pub async fn accept_tls(
+        acceptor: &tokio_rustls::TlsAcceptor,
+        tcp: TcpStream,
+    ) -> io::Result<Stream> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(tls) => Ok(Stream::Tls(Box::new(tls?))),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the TLS handshake took too long",
+            )),
+        }
+    }
+
     /// True when the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }
 
-    /// Performs the server side of a TLS handshake on a plaintext stream.
+    /// Performs the server side of a TLS handshake on a plaintext stream
+    /// (STARTTLS, STLS), with the same time limit as [`Stream::accept_tls`].
     pub async fn upgrade(self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<Stream> {
         match self {
-            Stream::Plain(tcp) => Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?))),
+            Stream::Plain(tcp) => Stream::accept_tls(acceptor, tcp).await,
             Stream::Tls(_) => Err(io::Error::other("the connection already uses TLS")),
         }
     }
@@ -69,5 +91,40 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn acceptor() -> tokio_rustls::TlsAcceptor {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("tls.pem");
+        crate::net::tls::ensure_self_signed(&pem, &["localhost"]).unwrap();
+        crate::net::tls::acceptor(&pem).unwrap()
+    }
+
+    // Time is paused, so the 30 s pass as soon as both ends are waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_starts_its_handshake_is_let_go() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let started = tokio::time::Instant::now();
+        // Bounded from outside too, so a missing limit fails instead of hanging.
+        let result =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT * 2, Stream::accept_tls(&acceptor(), tcp))
+                .await
+                .expect("the handshake was not given up");
+        assert_eq!(
+            result.err().map(|e| e.kind()),
+            Some(io::ErrorKind::TimedOut)
+        );
+        assert!(started.elapsed() >= HANDSHAKE_TIMEOUT);
+        drop(silent);
     }
 }

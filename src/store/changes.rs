@@ -24,9 +24,9 @@ impl Locked {
     /// The modseq this transaction's change takes: one more than the
     /// highest, which the row lock makes ours alone (RFC 7162 §3.1.1).
     pub(crate) fn next_modseq(&self) -> Result<i64, StoreError> {
-        self.highest_modseq.checked_add(1).ok_or_else(|| {
-            StoreError::Conflict(format!("mailbox {} has run out of modseqs", self.id))
-        })
+        self.highest_modseq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Limit(format!("mailbox {} has run out of modseqs", self.id)))
     }
 }
 

@@ -100,7 +100,7 @@ async fn transfer_locked(
     let (first_uid, last_uid) = match (u32::try_from(first), u32::try_from(last)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Limit(format!(
                 "mailbox {to} has run out of UIDs"
             )));
         }
@@ -176,7 +176,7 @@ async fn transfer_locked(
     };
     if totals.count != n {
         // The source row lock should make this impossible; never leave counters wrong.
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::InUse(format!(
             "mailbox {from} changed during a copy"
         )));
     }

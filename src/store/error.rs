@@ -16,9 +16,18 @@ pub enum StoreError {
     /// A named thing (user, mailbox, alias) does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// A named thing already exists, or something still refers to it.
+    /// A named thing already exists, or (for the command line's deletions)
+    /// something still refers to it.
     #[error("{0}")]
     Conflict(String),
+    /// Something in use stands in the way: a mailbox that receives mail
+    /// for an alias, or rows that changed under the operation, so that a
+    /// later retry may succeed.
+    #[error("{0}")]
+    InUse(String),
+    /// A hard limit was reached: a mailbox has run out of UIDs or modseqs.
+    #[error("{0}")]
+    Limit(String),
     /// The request itself is malformed (a bad name, address or list line).
     #[error("{0}")]
     Invalid(String),

@@ -133,7 +133,7 @@ pub(crate) async fn expunge_locked(
     let gone = islands(&rows)?;
     if i64::try_from(gone.len()).ok() != Some(count) {
         // The row lock should make this impossible; never leave counters wrong.
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::InUse(format!(
             "mailbox {mailbox} changed during an expunge"
         )));
     }

@@ -391,7 +391,7 @@ async fn add_entries(
     let modseq = locked.highest_modseq + 1;
     let n = batch.len() as i64;
     if uidnext + n > 4_294_967_296 {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::Limit(format!(
             "mailbox {mailbox} has run out of UIDs"
         )));
     }

@@ -118,7 +118,7 @@ pub async fn delete(client: &mut Client, user: i64, name: &str, by: i64) -> Resu
         .map(|r| r.get(0))
         .collect();
     if !aliases.is_empty() {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::InUse(format!(
             "mailbox {name:?} receives mail for {}",
             aliases.join(", ")
         )));

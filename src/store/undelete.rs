@@ -183,7 +183,7 @@ pub async fn undelete(
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let first = locked.uidnext;
     if first.saturating_add(n) > 4_294_967_296 {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::Limit(format!(
             "mailbox {mailbox} has run out of UIDs"
         )));
     }
@@ -238,7 +238,7 @@ pub async fn undelete(
     );
     if count != n || removed != n {
         // A tombstone vanished (vacuum) between the two statements.
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::InUse(format!(
             "the tombstones of mailbox {mailbox} changed during the undelete; try again"
         )));
     }

@@ -317,7 +317,7 @@ async fn rfc6851_move_and_rfc4315_copyuid_and_expunge() {
 
 #[tokio::test]
 async fn rfc9051_6_3_mailbox_management_and_list() {
-    let (_db, addr) = server().await;
+    let (db, addr) = server().await;
     let mut c = Client::alice(addr).await;
     assert!(c.cmd("CREATE Lists/rust").await.ok());
     assert!(c.cmd("CREATE Sent (USE (\\Sent))").await.ok());
@@ -362,6 +362,11 @@ async fn rfc9051_6_3_mailbox_management_and_list() {
     );
     assert!(c.cmd("DELETE Sent").await.ok());
     assert_eq!(c.cmd("DELETE INBOX").await.status(), "NO");
+    // RFC 5530: a mailbox an alias delivers to is in use, not "already there".
+    let out = db.aox(&["add", "alias", "groups@example.org", "alice", "Groups"]);
+    assert!(out.status.success(), "{out:?}");
+    let r = c.cmd("DELETE Groups").await;
+    assert!(r.tagged.contains("NO [INUSE]"), "{r:?}");
     let r = c.cmd("NAMESPACE").await;
     assert_eq!(
         r.lines("NAMESPACE"),

@@ -166,7 +166,7 @@ async fn rfc9051_6_3_5_inbox_unknown_and_aliased_mailboxes_cannot_be_deleted() {
     assert!(out.status.success(), "{out:?}");
     assert!(matches!(
         delete(&mut c, user, "Lists", user).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::InUse(_))
     ));
     assert!(!row(&c, user, "Lists").await.unwrap().2);
     assert!(matches!(

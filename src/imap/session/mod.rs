@@ -161,6 +161,8 @@ fn store_failure(e: &StoreError) -> Done {
     match e {
         StoreError::NotFound(_) => Done::no("NONEXISTENT", "no such mailbox"),
         StoreError::Conflict(why) => Done::no("ALREADYEXISTS", why.clone()),
+        StoreError::InUse(why) => Done::no("INUSE", why.clone()),
+        StoreError::Limit(why) => Done::no("LIMIT", why.clone()),
         StoreError::Invalid(why) | StoreError::Refused(why) => Done::no("CANNOT", why.clone()),
         other => {
             tracing::warn!(error = %other, "store operation failed");
