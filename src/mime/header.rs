@@ -119,17 +119,8 @@ fn encode_structured(lower_name: &str, text: &str) -> String {
     ];
     if ADDRESS_FIELDS.contains(&lower_name) {
         let items = fields::addresses(text.as_bytes());
-        // An address itself in UTF-8 (RFC 6531) cannot be downgraded to
-        // 7 bits; encoding the whole field keeps the header 7-bit at the
-        // cost of its structure, and the original is kept anyway.
-        let representable = items.iter().all(|i| match i {
-            AddressItem::Mailbox(m) => m.address.as_deref().is_none_or(str::is_ascii),
-            AddressItem::Group(_, ms) => ms
-                .iter()
-                .all(|m| m.address.as_deref().is_none_or(str::is_ascii)),
-        });
-        if !items.is_empty() && representable {
-            return write_addresses(&items);
+        if !items.is_empty() {
+            return write_addresses(&downgrade_addresses(items));
         }
     } else if (lower_name == "content-type" || lower_name == "content-disposition")
         && let Some(ct) = fields::content_type(text.as_bytes(), lower_name != "content-type")
@@ -373,6 +364,36 @@ pub(crate) fn write_addresses(items: &[AddressItem]) -> String {
         .join(", ")
 }
 
+/// An address in UTF-8 (RFC 6531) has no 7-bit form, and RFC 2047 §5
+/// forbids encoded words inside an address. RFC 6858 §3's downgrade: each
+/// such mailbox becomes an empty group whose display name is the mailbox
+/// as it was written, which a 7-bit phrase can carry as encoded words. A
+/// group's UTF-8 members leave it the same way, since groups do not nest.
+fn downgrade_addresses(items: Vec<AddressItem>) -> Vec<AddressItem> {
+    let ascii = |m: &Mailbox| m.address.as_deref().is_none_or(str::is_ascii);
+    let as_group = |m: Mailbox| {
+        let address = m.address.unwrap_or_default();
+        let text = match m.name {
+            Some(name) if !name.is_empty() => format!("{name} <{address}>"),
+            _ => address,
+        };
+        AddressItem::Group(Some(text), Vec::new())
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            AddressItem::Mailbox(m) if !ascii(&m) => out.push(as_group(m)),
+            AddressItem::Group(name, members) if !members.iter().all(ascii) => {
+                let (kept, moved): (Vec<_>, Vec<_>) = members.into_iter().partition(ascii);
+                out.push(AddressItem::Group(name, kept));
+                out.extend(moved.into_iter().map(as_group));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// A Content-Type or Content-Disposition value, parameters as tokens,
 /// quoted strings, or RFC 2231 UTF-8 with continuations when not ASCII.
 pub(crate) fn write_content_type(ct: &ContentType, disposition: bool) -> String {
@@ -484,6 +505,38 @@ mod tests {
             out.value,
             b" =?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <jm@example.de>, plain@example.com"
         );
+    }
+
+    #[test]
+    fn rfc6858_utf8_addresses_become_empty_groups_named_by_the_address() {
+        let f = field(
+            b"To",
+            " Jörg <jörg@bücher.de>, plain@example.com, team: ana@example.com, zoë@example.com;"
+                .as_bytes(),
+        );
+        let out = normalise_field(&f, None);
+        let v = String::from_utf8(out.value.clone()).unwrap();
+        assert!(v.is_ascii(), "{v}");
+        // No encoded word inside an address (RFC 2047 §5): every angle
+        // bracket that is left belongs to a plain ASCII address.
+        assert!(!v.contains("<=?"), "{v}");
+        let group = |name: &str| AddressItem::Group(Some(name.into()), vec![]);
+        let mailbox = |a: &str| Mailbox {
+            name: None,
+            address: Some(a.into()),
+        };
+        assert_eq!(
+            fields::addresses(&out.value),
+            vec![
+                group("Jörg <jörg@bücher.de>"),
+                AddressItem::Mailbox(mailbox("plain@example.com")),
+                AddressItem::Group(Some("team".into()), vec![mailbox("ana@example.com")]),
+                group("zoë@example.com"),
+            ]
+        );
+        // Normalising what was written changes nothing.
+        let again = normalise_field(&field(b"To", &out.value), None);
+        assert_eq!(again.value, out.value);
     }
 
     #[test]
