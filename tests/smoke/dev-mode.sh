@@ -7,7 +7,10 @@ set -euo pipefail
 bin="${1:?usage: dev-mode.sh path/to/archiveopteryx}"
 dir=$(mktemp -d /tmp/aox-devsmoke.XXXXXX)
 chmod 755 "$dir"
-trap 'kill -INT "${pid:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# Only a server this script started and has not yet stopped: `kill 0` would
+# signal the whole process group (the CI run itself).
+pid=
+trap 'if [ -n "$pid" ]; then kill -INT "$pid" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
 
 start() {
     "$bin" --dev --data-dir "$dir/data" >"$dir/out" 2>"$dir/err" &
@@ -24,6 +27,7 @@ start() {
 stop() {
     kill -INT "$pid"
     wait "$pid" || true
+    pid=
     if pgrep -f "postgres -D $dir/data/pgdata" >/dev/null; then
         echo "PostgreSQL still runs after Ctrl-C"; exit 1
     fi
