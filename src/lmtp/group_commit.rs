@@ -162,6 +162,9 @@ async fn store(pool: &Pool, batch: &[Request]) -> Result<Vec<Vec<Option<Placed>>
         .get()
         .await
         .map_err(|e| Failure::NoConnection(e.to_string()))?;
+    // The connection's statement cache: the delivery statements are parsed
+    // and planned once per connection, not once per batch.
+    let cache = client.statement_cache.clone();
     let deliveries: Vec<Delivery<'_>> = batch
         .iter()
         .map(|r| Delivery {
@@ -169,5 +172,5 @@ async fn store(pool: &Pool, batch: &[Request]) -> Result<Vec<Vec<Option<Placed>>
             message: &r.message,
         })
         .collect();
-    Ok(delivery::deliver_batch(&mut client, &deliveries).await?)
+    Ok(delivery::deliver_batch(&mut client, Some(&cache), &deliveries).await?)
 }

@@ -8,8 +8,8 @@ use tokio_postgres::GenericClient;
 
 use super::StoreError;
 use super::inject::{
-    Entry, EntryGroup, Locked, NewMessage, add_entries, keyword_ids, keyword_list, lost_to_vacuum,
-    store_bodyparts, store_messages,
+    Cache, Entry, EntryAudit, EntryGroup, Locked, NewMessage, add_entries, keyword_ids,
+    keyword_list, lost_to_vacuum, stmt, store_bodyparts, store_messages,
 };
 
 /// Where an address delivers to.
@@ -90,7 +90,7 @@ pub async fn deliver(
     targets: &[Target],
     message: &NewMessage,
 ) -> Result<Vec<Option<Placed>>, StoreError> {
-    let mut answers = deliver_batch(client, &[Delivery { targets, message }]).await?;
+    let mut answers = deliver_batch(client, None, &[Delivery { targets, message }]).await?;
     Ok(answers.pop().unwrap_or_default())
 }
 
@@ -111,6 +111,7 @@ pub async fn deliver(
 /// retry its deliveries one by one.
 pub async fn deliver_batch(
     client: &mut tokio_postgres::Client,
+    cache: Cache<'_>,
     batch: &[Delivery<'_>],
 ) -> Result<Vec<Vec<Option<Placed>>>, StoreError> {
     let mut answers: Vec<Option<Vec<Option<Placed>>>> = vec![None; batch.len()];
@@ -118,7 +119,7 @@ pub async fn deliver_batch(
     let mut attempt = 0;
     while !live.is_empty() {
         let subset: Vec<Delivery<'_>> = live.iter().map(|&i| batch[i]).collect();
-        let result = deliver_once(client, &subset).await;
+        let result = deliver_once(client, cache, &subset).await;
         if lost_to_vacuum(&result, attempt) {
             attempt += 1;
             continue;
@@ -162,6 +163,7 @@ enum Once {
 
 async fn deliver_once(
     client: &mut tokio_postgres::Client,
+    cache: Cache<'_>,
     batch: &[Delivery<'_>],
 ) -> Result<Once, StoreError> {
     // Each delivery's distinct users, and one messages row per (delivery, user).
@@ -187,8 +189,8 @@ async fn deliver_once(
 
     let tx = client.transaction().await?;
     let messages: Vec<&NewMessage> = batch.iter().map(|d| d.message).collect();
-    store_bodyparts(&tx, &messages).await?;
-    let message_ids = store_messages(&tx, &items).await?;
+    store_bodyparts(&tx, cache, &messages).await?;
+    let message_ids = store_messages(&tx, cache, &items).await?;
     let mut keywords: HashMap<i64, HashMap<String, i32>> = HashMap::new();
     for &(user, m) in &items {
         if !m.keywords.is_empty() && !keywords.contains_key(&user) {
@@ -205,14 +207,15 @@ async fn deliver_once(
     // row locking, so the rows are locked in (user, mailbox) order.
     let user_list: Vec<i64> = mailboxes.iter().map(|t| t.0).collect();
     let mailbox_list: Vec<i64> = mailboxes.iter().map(|t| t.1).collect();
-    let rows = tx
-        .query(
-            "SELECT m.user_id, m.id, m.uidnext, m.highest_modseq, m.uidvalidity FROM mailboxes m \
-             JOIN unnest($1::int8[], $2::int8[]) AS t(u, b) ON m.user_id = t.u AND m.id = t.b \
-             WHERE NOT m.deleted ORDER BY m.user_id, m.id FOR UPDATE OF m",
-            &[&user_list, &mailbox_list],
-        )
-        .await?;
+    let lock = stmt(
+        &tx,
+        cache,
+        "SELECT m.user_id, m.id, m.uidnext, m.highest_modseq, m.uidvalidity FROM mailboxes m \
+         JOIN unnest($1::int8[], $2::int8[]) AS t(u, b) ON m.user_id = t.u AND m.id = t.b \
+         WHERE NOT m.deleted ORDER BY m.user_id, m.id FOR UPDATE OF m",
+    )
+    .await?;
+    let rows = tx.query(&lock, &[&user_list, &mailbox_list]).await?;
     let uidvalidity: HashMap<(i64, i64), i64> = rows
         .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(4)))
@@ -272,14 +275,16 @@ async fn deliver_once(
         });
         sources.push(from);
     }
-    let added = add_entries(&tx, &groups).await?;
+    let audit = EntryAudit {
+        actor: Some("lmtp"),
+        action: "deliver",
+    };
+    let added = add_entries(&tx, cache, &groups, Some(audit)).await?;
 
     let mut placed: HashMap<(usize, i64, i64), Placed> = HashMap::new();
-    let mut audited: Vec<(i64, i64, i64, i64)> = Vec::new();
     for ((g, from), (uids, modseq)) in groups.iter().zip(&sources).zip(&added) {
         let key = (g.user, g.locked.mailbox);
-        for ((e, &d), &uid) in g.entries.iter().zip(from).zip(uids) {
-            audited.push((g.user, g.locked.mailbox, uid, e.message_id));
+        for (&d, &uid) in from.iter().zip(uids) {
             placed.insert(
                 (d, key.0, key.1),
                 Placed {
@@ -292,7 +297,6 @@ async fn deliver_once(
             );
         }
     }
-    super::audit::entries(&tx, Some("lmtp"), "deliver", &audited).await?;
     tx.commit().await?;
     Ok(Once::Committed(
         batch

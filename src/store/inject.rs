@@ -129,6 +129,24 @@ pub(super) fn lost_to_vacuum<T>(result: &Result<T, StoreError>, attempt: usize) 
         && matches!(result, Err(e) if e.sqlstate() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION))
 }
 
+/// The connection's cache of prepared statements, when the caller has one
+/// (deadpool's, on the delivery path): a cached statement costs no Parse
+/// round trip, and PostgreSQL plans it generically once it has run a few
+/// times, so a busy path pays parsing and planning once per connection.
+pub(crate) type Cache<'a> = Option<&'a deadpool_postgres::StatementCache>;
+
+/// `sql` as a statement of `tx`, from `cache` when there is one.
+pub(crate) async fn stmt(
+    tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    match cache {
+        Some(c) => c.prepare(tx.client(), sql).await,
+        None => tx.prepare(sql).await,
+    }
+}
+
 /// How a batch is recorded in the audit trail.
 #[derive(Clone, Copy)]
 enum Audit<'a> {
@@ -189,9 +207,9 @@ async fn inject_audited_once(
 ) -> Result<Injected, StoreError> {
     let tx = client.transaction().await?;
     let messages: Vec<&NewMessage> = batch.iter().collect();
-    let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, &messages).await?;
+    let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, None, &messages).await?;
     let owned: Vec<(i64, &NewMessage)> = batch.iter().map(|m| (user, m)).collect();
-    let message_ids = store_messages(&tx, &owned).await?;
+    let message_ids = store_messages(&tx, None, &owned).await?;
     let keyword_ids = keyword_ids(&tx, user, &messages).await?;
 
     // The mailbox row last: everything above ran without it.
@@ -223,19 +241,16 @@ async fn inject_audited_once(
             })
             .collect(),
     };
-    let mut added = add_entries(&tx, std::slice::from_ref(&group)).await?;
+    let per_message = matches!(audit, Audit::PerMessage).then_some(EntryAudit {
+        actor: None,
+        action: "append",
+    });
+    let mut added = add_entries(&tx, None, std::slice::from_ref(&group), per_message).await?;
     let (uids, modseq) = added
         .pop()
         .ok_or_else(|| StoreError::Invalid("no entries were added".into()))?;
     match audit {
-        Audit::PerMessage => {
-            let placed: Vec<(i64, i64, i64, i64)> = uids
-                .iter()
-                .zip(&message_ids)
-                .map(|(&uid, &message)| (user, mailbox, uid, message))
-                .collect();
-            super::audit::entries(&tx, None, "append", &placed).await?;
-        }
+        Audit::PerMessage => {}
         Audit::Batch { actor, detail } => {
             let range = match (uids.first(), uids.last()) {
                 (Some(a), Some(b)) => format!("uids {a}:{b}"),
@@ -284,16 +299,28 @@ pub(super) fn keyword_list(m: &NewMessage, keyword_ids: &HashMap<String, i32>) -
         .collect()
 }
 
+/// How [`add_entries`] audits the entries it adds: one row per entry, by
+/// `actor` (None: the mailbox owner's login), as `action`.
+#[derive(Clone, Copy)]
+pub(super) struct EntryAudit<'a> {
+    pub(super) actor: Option<&'a str>,
+    pub(super) action: &'a str,
+}
+
 /// The per-mailbox half of an injection, run with every group's mailbox
 /// row already locked: for each group, entries with consecutive UIDs and
 /// one new modseq, its counters, one change-log row and one NOTIFY (sent by
 /// PostgreSQL at commit, so listeners never hear of a batch that rolled
-/// back). One statement of each kind for all groups, so a batch for many
+/// back), and with `audit` one audit row per entry. One statement of each
+/// kind for all groups, and the statements after the COPY go out together
+/// (pipelined: they depend on nothing but the COPY), so a batch for many
 /// mailboxes costs the round trips of one. Returns each group's UIDs and
 /// modseq, in group order.
 pub(super) async fn add_entries(
     tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
     groups: &[EntryGroup<'_>],
+    audit: Option<EntryAudit<'_>>,
 ) -> Result<Vec<(Vec<i64>, i64)>, StoreError> {
     let mut added = Vec::with_capacity(groups.len());
     for g in groups {
@@ -309,10 +336,8 @@ pub(super) async fn add_entries(
     }
 
     let sink = tx
-        .copy_in(
-            "COPY mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, flagged, \
-             deleted, draft, keywords, internaldate, rfc822_size) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, flagged, \
+             deleted, draft, keywords, internaldate, rfc822_size) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -369,16 +394,7 @@ pub(super) async fn add_entries(
     let modseqs: Vec<i64> = added.iter().map(|a| a.1).collect();
     let column = |i: usize| -> Vec<i64> { counters.iter().map(|c| c[i]).collect() };
     let (n, unseen, deleted, size) = (column(0), column(1), column(2), column(3));
-    tx.execute(
-        "UPDATE mailboxes m SET uidnext = m.uidnext + t.n, highest_modseq = t.modseq, \
-         message_count = m.message_count + t.n, unseen_count = m.unseen_count + t.unseen, \
-         deleted_count = m.deleted_count + t.deleted, total_size = m.total_size + t.size \
-         FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) \
-              AS t(u, b, n, modseq, unseen, deleted, size) \
-         WHERE m.user_id = t.u AND m.id = t.b",
-        &[&users, &mailboxes, &n, &modseqs, &unseen, &deleted, &size],
-    )
-    .await?;
+    // A group with no entries has nothing to log (uid_low would be 0).
     let lows: Vec<i64> = added
         .iter()
         .map(|a| a.0.first().copied().unwrap_or_default())
@@ -387,15 +403,6 @@ pub(super) async fn add_entries(
         .iter()
         .map(|a| a.0.last().copied().unwrap_or_default())
         .collect();
-    // A group with no entries has nothing to log (uid_low would be 0).
-    tx.execute(
-        "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
-         SELECT u, b, modseq, 'new', lo, hi \
-         FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(u, b, modseq, lo, hi) \
-         WHERE lo > 0",
-        &[&users, &mailboxes, &modseqs, &lows, &highs],
-    )
-    .await?;
     let payloads: Vec<String> = groups
         .iter()
         .zip(&added)
@@ -408,11 +415,67 @@ pub(super) async fn add_entries(
             )
         })
         .collect();
-    tx.execute(
-        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
-        &[&CHANGE_CHANNEL, &payloads],
-    )
-    .await?;
+    let counting = async {
+        let update = stmt(
+            tx,
+            cache,
+            "UPDATE mailboxes m SET uidnext = m.uidnext + t.n, highest_modseq = t.modseq, \
+             message_count = m.message_count + t.n, unseen_count = m.unseen_count + t.unseen, \
+             deleted_count = m.deleted_count + t.deleted, total_size = m.total_size + t.size \
+             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) \
+                  AS t(u, b, n, modseq, unseen, deleted, size) \
+             WHERE m.user_id = t.u AND m.id = t.b",
+        )
+        .await?;
+        tx.execute(
+            &update,
+            &[&users, &mailboxes, &n, &modseqs, &unseen, &deleted, &size],
+        )
+        .await
+    };
+    let changes = async {
+        let insert = stmt(
+            tx,
+            cache,
+            "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
+             SELECT u, b, modseq, 'new', lo, hi \
+             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(u, b, modseq, lo, hi) \
+             WHERE lo > 0",
+        )
+        .await?;
+        tx.execute(&insert, &[&users, &mailboxes, &modseqs, &lows, &highs])
+            .await
+    };
+    let notify = async {
+        let notify = stmt(
+            tx,
+            cache,
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+        )
+        .await?;
+        tx.execute(&notify, &[&CHANGE_CHANNEL, &payloads]).await
+    };
+    let audited = async {
+        let Some(audit) = audit else {
+            return Ok(());
+        };
+        let placed: Vec<(i64, i64, i64, i64)> = groups
+            .iter()
+            .zip(&added)
+            .flat_map(|(g, (uids, _))| {
+                g.entries
+                    .iter()
+                    .zip(uids)
+                    .map(|(e, &uid)| (g.user, g.locked.mailbox, uid, e.message_id))
+            })
+            .collect();
+        super::audit::entries(tx, cache, audit.actor, audit.action, &placed).await
+    };
+    let (counted, logged, notified, audited) = tokio::join!(counting, changes, notify, audited);
+    counted?;
+    logged?;
+    notified?;
+    audited?;
     Ok(added)
 }
 
@@ -429,6 +492,7 @@ type Content<'a> = (&'a [u8], Option<&'a str>);
 /// first keeps repeated multi-megabyte attachments off the wire entirely.
 pub(super) async fn store_bodyparts(
     tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
     batch: &[&NewMessage],
 ) -> Result<(u64, u64), StoreError> {
     let mut wanted: HashMap<[u8; 32], Content<'_>> = HashMap::new();
@@ -450,7 +514,7 @@ pub(super) async fn store_bodyparts(
     let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
     let present: HashSet<Vec<u8>> = tx
         .query(
-            "SELECT hash FROM bodyparts WHERE hash = ANY($1)",
+            &stmt(tx, cache, "SELECT hash FROM bodyparts WHERE hash = ANY($1)").await?,
             &[&hashes],
         )
         .await?
@@ -471,14 +535,15 @@ pub(super) async fn store_bodyparts(
     let bytes: Vec<i64> = missing.iter().map(|(_, (d, _))| d.len() as i64).collect();
     let data: Vec<&[u8]> = missing.iter().map(|(_, (d, _))| *d).collect();
     let text: Vec<Option<&str>> = missing.iter().map(|(_, (_, t))| *t).collect();
-    let inserted = tx
-        .execute(
-            "INSERT INTO bodyparts (hash, bytes, data, text) \
-             SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
-             ON CONFLICT (hash) DO NOTHING",
-            &[&hash, &bytes, &data, &text],
-        )
-        .await?;
+    let insert = stmt(
+        tx,
+        cache,
+        "INSERT INTO bodyparts (hash, bytes, data, text) \
+         SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .await?;
+    let inserted = tx.execute(&insert, &[&hash, &bytes, &data, &text]).await?;
     Ok((inserted, bytes.iter().map(|b| b.unsigned_abs()).sum()))
 }
 
@@ -488,6 +553,7 @@ pub(super) async fn store_bodyparts(
 /// share one row, so COPY never duplicates content within a user.
 pub(super) async fn store_messages(
     tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
     items: &[(i64, &NewMessage)],
 ) -> Result<Vec<i64>, StoreError> {
     let users: Vec<i64> = items.iter().map(|(u, _)| *u).collect();
@@ -495,14 +561,17 @@ pub(super) async fn store_messages(
         .iter()
         .map(|(_, m)| &m.ingested.raw_sha256[..])
         .collect();
+    let lookup = stmt(
+        tx,
+        cache,
+        "SELECT DISTINCT ON (m.user_id, m.raw_sha256) m.user_id, m.raw_sha256, m.id \
+         FROM unnest($1::int8[], $2::bytea[]) AS t(u, h) \
+         JOIN messages m ON m.user_id = t.u AND m.raw_sha256 = t.h \
+         ORDER BY m.user_id, m.raw_sha256, m.id",
+    )
+    .await?;
     let mut known: HashMap<(i64, [u8; 32]), i64> = tx
-        .query(
-            "SELECT DISTINCT ON (m.user_id, m.raw_sha256) m.user_id, m.raw_sha256, m.id \
-             FROM unnest($1::int8[], $2::bytea[]) AS t(u, h) \
-             JOIN messages m ON m.user_id = t.u AND m.raw_sha256 = t.h \
-             ORDER BY m.user_id, m.raw_sha256, m.id",
-            &[&users, &hashes],
-        )
+        .query(&lookup, &[&users, &hashes])
         .await?
         .iter()
         .filter_map(|r| {
@@ -524,11 +593,14 @@ pub(super) async fn store_messages(
         }
     }
     if !fresh.is_empty() {
+        let next = stmt(
+            tx,
+            cache,
+            "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int8)",
+        )
+        .await?;
         let ids: Vec<i64> = tx
-            .query(
-                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int8)",
-                &[&(fresh.len() as i64)],
-            )
+            .query(&next, &[&(fresh.len() as i64)])
             .await?
             .iter()
             .map(|r| r.get(0))
@@ -536,7 +608,7 @@ pub(super) async fn store_messages(
         for (&i, &id) in fresh.iter().zip(&ids) {
             known.insert(key(i), id);
         }
-        copy_messages(tx, items, &fresh, &known).await?;
+        copy_messages(tx, cache, items, &fresh, &known).await?;
     }
     (0..items.len())
         .map(|i| {
@@ -550,6 +622,7 @@ pub(super) async fn store_messages(
 
 async fn copy_messages(
     tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
     items: &[(i64, &NewMessage)],
     fresh: &[usize],
     ids: &HashMap<(i64, [u8; 32]), i64>,
@@ -562,10 +635,8 @@ async fn copy_messages(
     let user_of = |i: usize| items[i].0;
 
     let sink = tx
-        .copy_in(
-            "COPY messages (user_id, id, raw_sha256, original_hash, original_delta, rfc822_size, header_date, \
-             message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY messages (user_id, id, raw_sha256, original_hash, original_delta, rfc822_size, header_date, \
+             message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -610,10 +681,8 @@ async fn copy_messages(
     writer.finish().await?;
 
     let sink = tx
-        .copy_in(
-            "COPY message_parts (user_id, message_id, part, position, header, bodypart_hash, content_type, \
-             transfer_encoding, encoded_bytes, lines) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY message_parts (user_id, message_id, part, position, header, bodypart_hash, content_type, \
+             transfer_encoding, encoded_bytes, lines) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -653,10 +722,8 @@ async fn copy_messages(
     writer.finish().await?;
 
     let sink = tx
-        .copy_in(
-            "COPY message_search (user_id, message_id, subject, from_text, to_text, cc_text, bcc_text, headers) \
-             FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY message_search (user_id, message_id, subject, from_text, to_text, cc_text, bcc_text, headers) \
+             FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -698,12 +765,14 @@ async fn copy_messages(
         let users: Vec<i64> = wrapped.iter().map(|w| w.0).collect();
         let ids: Vec<i64> = wrapped.iter().map(|w| w.1).collect();
         let reasons: Vec<&str> = wrapped.iter().map(|w| w.2).collect();
-        tx.execute(
+        let insert = stmt(
+            tx,
+            cache,
             "INSERT INTO unparsed_messages (user_id, message_id, error) \
              SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[])",
-            &[&users, &ids, &reasons],
         )
         .await?;
+        tx.execute(&insert, &[&users, &ids, &reasons]).await?;
     }
     Ok(())
 }
