@@ -35,7 +35,7 @@ pub struct ServerState {
     pub throttle: Arc<crate::auth::throttle::Throttle>,
     /// Open IMAP and POP3 connections by address (`max-connections-per-ip`).
     pub connections: Arc<crate::net::limits::ConnectionLimit>,
-    /// This process's LMTP delivery task (group commit).
+    /// This process's LMTP delivery tasks (group commit).
     pub deliveries: crate::lmtp::group_commit::GroupCommit,
 }
 

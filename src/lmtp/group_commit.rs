@@ -1,9 +1,12 @@
 //! Group commit of concurrent LMTP deliveries. Every session hands its
-//! parsed message and resolved recipients to one delivery task per process
-//! and waits for the answer. The task takes the first request, drains
-//! whatever else is already queued (no timer: a lone delivery is never
-//! held back), stores them all in one transaction and answers each session
-//! after the commit. Under load a batch grows by itself, and a transaction's
+//! parsed message and resolved recipients to the process's delivery tasks
+//! (`lmtp-delivery-tasks`) and waits for the answer. A free task takes the
+//! first request, drains whatever else is already queued (no timer: a lone
+//! delivery is never held back; at most `lmtp-batch-size`), stores them all
+//! in one transaction and answers each session after the commit. More than
+//! one task lets PostgreSQL work on one batch while the next is written;
+//! batches lock their mailbox rows last and in (user, mailbox) order, and
+//! insert body parts in hash order, so two batches never wait in a cycle. Under load a batch grows by itself, and a transaction's
 //! fixed costs (BEGIN, COMMIT, the mailbox locks, round trips) are paid
 //! once for many messages.
 //!
@@ -14,15 +17,11 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use crate::store::StoreError;
 use crate::store::delivery::{self, Delivery, Placed, Target};
 use crate::store::inject::NewMessage;
-
-/// Most deliveries stored in one transaction. Bounds the transaction's
-/// size and how long its mailbox locks are held.
-pub const MAX_BATCH: usize = 64;
 
 /// How many deliveries may wait for the task before sessions wait to
 /// queue theirs.
@@ -43,14 +42,14 @@ struct Request {
     answer: oneshot::Sender<Answer>,
 }
 
-/// Counters of the task's work, for tests and logs.
+/// Counters of the tasks' work, for tests and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Deliveries queued for the task so far.
     pub submitted: u64,
-    /// Deliveries the task has taken into a batch so far.
+    /// Deliveries the tasks have taken into a batch so far.
     pub taken: u64,
-    /// Transactions the task has committed (batches and lone retries).
+    /// Transactions the tasks have committed (batches and lone retries).
     pub commits: u64,
 }
 
@@ -62,12 +61,20 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the delivery task on the current runtime, storing with
-    /// connections from `pool`.
-    pub fn spawn(pool: Pool) -> GroupCommit {
+    /// Starts `tasks` delivery tasks on the current runtime, each storing
+    /// batches of at most `batch_size` with connections from `pool`.
+    pub fn spawn(pool: Pool, tasks: usize, batch_size: usize) -> GroupCommit {
         let (queue, requests) = mpsc::channel(QUEUE);
+        let requests = Arc::new(Mutex::new(requests));
         let stats = watch::Sender::new(Stats::default());
-        tokio::spawn(run(pool, requests, stats.clone()));
+        for _ in 0..tasks.max(1) {
+            tokio::spawn(run(
+                pool.clone(),
+                requests.clone(),
+                stats.clone(),
+                batch_size.max(1),
+            ));
+        }
         GroupCommit { queue, stats }
     }
 
@@ -92,16 +99,31 @@ impl GroupCommit {
             .map_err(|_| NotStored("the delivery task dropped the delivery".into()))?
     }
 
-    /// The task's counters, updated as it works.
+    /// The tasks' counters, updated as they work.
     pub fn stats(&self) -> watch::Receiver<Stats> {
         self.stats.subscribe()
     }
 }
 
-async fn run(pool: Pool, mut requests: mpsc::Receiver<Request>, stats: watch::Sender<Stats>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    // recv_many waits for one request, then takes what else is queued.
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+async fn run(
+    pool: Pool,
+    requests: Arc<Mutex<mpsc::Receiver<Request>>>,
+    stats: watch::Sender<Stats>,
+    batch_size: usize,
+) {
+    let mut batch = Vec::with_capacity(batch_size);
+    loop {
+        // One free task at a time waits at the queue; recv_many waits for
+        // one request, then takes what else is queued. The lock is let go
+        // before the batch is stored, so another task takes the next one.
+        let taken = requests
+            .lock()
+            .await
+            .recv_many(&mut batch, batch_size)
+            .await;
+        if taken == 0 {
+            return;
+        }
         stats.send_modify(|s| s.taken += batch.len() as u64);
         commit(&pool, &mut batch, &stats).await;
     }

@@ -14,9 +14,11 @@ use archiveopteryx::store::{Db, DbRole};
 use crate::harness::TestDb;
 use crate::lmtp::{Lmtp, add_users, count, message, served};
 
-/// An LMTP server for `db`, and its delivery task's handle.
+/// An LMTP server for `db` with one delivery task (so which deliveries
+/// share a batch is certain), and the task's handle.
 async fn start(db: &TestDb) -> (SocketAddr, GroupCommit) {
-    let config = db.config();
+    let mut config = db.config();
+    config.set("lmtp-delivery-tasks", "1").unwrap();
     let runtime_db = Db::from_config(&config, DbRole::Runtime);
     let state = archiveopteryx::server::shared_state(config, &runtime_db).unwrap();
     let deliveries = state.deliveries.clone();
