@@ -156,6 +156,10 @@ variables! {
     lmtp_port "lmtp-port": Port => u16 = 2026;
     /// How many recipients one LMTP transaction may have; more get 452 4.5.3 (RFC 5321 §4.5.3.1.10).
     lmtp_max_recipients "lmtp-max-recipients": Count<1, 100_000> => u32 = 1000;
+    /// How many LMTP deliveries one transaction may store together (group commit).
+    lmtp_batch_size "lmtp-batch-size": Count<1, 10_000> => u32 = 64;
+    /// How many delivery tasks store LMTP batches at once, each on its own database connection.
+    lmtp_delivery_tasks "lmtp-delivery-tasks": Count<1, 64> => u32 = 2;
     /// How many days deleted messages can still be undeleted.
     undelete_time "undelete-time": Days<0, 36500> => u32 = 49;
     /// Whether to announce and enforce IMAP QUOTA.

@@ -35,6 +35,8 @@ pub struct ServerState {
     pub throttle: Arc<crate::auth::throttle::Throttle>,
     /// Open IMAP and POP3 connections by address (`max-connections-per-ip`).
     pub connections: Arc<crate::net::limits::ConnectionLimit>,
+    /// This process's LMTP delivery tasks (group commit).
+    pub deliveries: crate::lmtp::group_commit::GroupCommit,
 }
 
 impl ServerState {

@@ -132,22 +132,15 @@ async fn deliver(state: &ServerState, session: &Session, raw: Vec<u8>) -> Vec<Ou
         tracing::error!("parsing a delivered message failed");
         return failed;
     };
+    let message = std::sync::Arc::new(message);
     let targets: Vec<Target> = recipients.iter().map(|r| r.target).collect();
-    let mut client = match state.pool.get().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "no database connection for a delivery");
-            return failed;
-        }
-    };
-    let placed = match delivery::deliver(&mut client, &targets, &message).await {
+    let placed = match state.deliveries.deliver(targets, message.clone()).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "delivery failed; the client will retry");
             return failed;
         }
     };
-    drop(client);
     let outcomes: Vec<Outcome> = placed
         .iter()
         .map(|p| match p {

@@ -1,11 +1,13 @@
 //! The LMTP front end (RFC 2033): delivery from an MTA such as Postfix or
 //! Exim. The sans-I/O framer ([`framer`]), command parser ([`command`]) and
 //! session ([`session`]), and the connection loop that joins them to a
-//! socket and the store ([`connection`]).
+//! socket and the store ([`connection`]), which deliver through one group
+//! commit task per process ([`group_commit`]).
 
 pub mod command;
 pub mod connection;
 pub mod framer;
+pub mod group_commit;
 pub mod session;
 
 use std::net::SocketAddr;

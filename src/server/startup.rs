@@ -100,8 +100,14 @@ pub fn shared_state(
         window: config.auth_failure_window(),
     });
     let connections = crate::net::limits::ConnectionLimit::new(config.max_connections_per_ip());
+    let deliveries = crate::lmtp::group_commit::GroupCommit::spawn(
+        pool.clone(),
+        config.lmtp_delivery_tasks() as usize,
+        config.lmtp_batch_size() as usize,
+    );
     Ok(crate::imap::ServerState {
         pool,
+        deliveries,
         config: std::sync::Arc::new(config),
         events,
         tls,

@@ -78,6 +78,7 @@ pub(crate) async fn tombstones(
 /// rows, which this transaction wrote.
 pub(crate) async fn entries(
     tx: &Transaction<'_>,
+    cache: super::inject::Cache<'_>,
     actor: Option<&str>,
     action: &str,
     placed: &[(i64, i64, i64, i64)],
@@ -89,12 +90,18 @@ pub(crate) async fn entries(
     let mailboxes: Vec<i64> = placed.iter().map(|p| p.1).collect();
     let uids: Vec<i64> = placed.iter().map(|p| p.2).collect();
     let messages: Vec<i64> = placed.iter().map(|p| p.3).collect();
-    tx.execute(
+    let insert = super::inject::stmt(
+        tx,
+        cache,
         "INSERT INTO audit_log (actor, action, user_id, mailbox_id, uid, raw_sha256) \
          SELECT coalesce($1::text, (SELECT u.login::text FROM users u WHERE u.id = t.u), 'unknown'), $2, \
                 t.u, t.b, t.uid, m.raw_sha256 \
          FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(u, b, uid, msg) \
          JOIN messages m ON m.user_id = t.u AND m.id = t.msg",
+    )
+    .await?;
+    tx.execute(
+        &insert,
         &[&actor, &action, &users, &mailboxes, &uids, &messages],
     )
     .await?;

@@ -124,9 +124,27 @@ const ATTEMPTS: usize = 5;
 /// afresh. Vacuum deletes only rows it can lock exclusively, and a reference
 /// this transaction has written holds its row `FOR KEY SHARE` until commit,
 /// so the window is the one between looking a row up and referring to it.
-fn lost_to_vacuum<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
+pub(super) fn lost_to_vacuum<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
     attempt + 1 < ATTEMPTS
         && matches!(result, Err(e) if e.sqlstate() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION))
+}
+
+/// The connection's cache of prepared statements, when the caller has one
+/// (deadpool's, on the delivery path): a cached statement costs no Parse
+/// round trip, and PostgreSQL plans it generically once it has run a few
+/// times, so a busy path pays parsing and planning once per connection.
+pub(crate) type Cache<'a> = Option<&'a deadpool_postgres::StatementCache>;
+
+/// `sql` as a statement of `tx`, from `cache` when there is one.
+pub(crate) async fn stmt(
+    tx: &tokio_postgres::Transaction<'_>,
+    cache: Cache<'_>,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    match cache {
+        Some(c) => c.prepare(tx.client(), sql).await,
+        None => tx.prepare(sql).await,
+    }
 }
 
 /// How a batch is recorded in the audit trail.
@@ -188,9 +206,11 @@ async fn inject_audited_once(
     audit: Audit<'_>,
 ) -> Result<Injected, StoreError> {
     let tx = client.transaction().await?;
-    let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, batch).await?;
-    let message_ids = store_messages(&tx, user, batch).await?;
-    let keyword_ids = keyword_ids(&tx, user, batch).await?;
+    let messages: Vec<&NewMessage> = batch.iter().collect();
+    let (new_bodyparts, new_bodypart_bytes) = store_bodyparts(&tx, None, &messages).await?;
+    let owned: Vec<(i64, &NewMessage)> = batch.iter().map(|m| (user, m)).collect();
+    let message_ids = store_messages(&tx, None, &owned).await?;
+    let keyword_ids = keyword_ids(&tx, user, &messages).await?;
 
     // The mailbox row last: everything above ran without it.
     let row = tx
@@ -203,22 +223,34 @@ async fn inject_audited_once(
         .ok_or_else(|| {
             StoreError::NotFound(format!("mailbox {mailbox} of user {user} does not exist"))
         })?;
-    let locked = Locked {
-        mailbox,
-        uidnext: row.get(0),
-        highest_modseq: row.get(1),
-    };
     let uidvalidity: i64 = row.get(2);
-    let (uids, modseq) = add_entries(&tx, user, &locked, batch, &message_ids, &keyword_ids).await?;
+    let group = EntryGroup {
+        user,
+        locked: Locked {
+            mailbox,
+            uidnext: row.get(0),
+            highest_modseq: row.get(1),
+        },
+        entries: batch
+            .iter()
+            .zip(&message_ids)
+            .map(|(m, &id)| Entry {
+                message: m,
+                message_id: id,
+                keywords: keyword_list(m, &keyword_ids),
+            })
+            .collect(),
+    };
+    let per_message = matches!(audit, Audit::PerMessage).then_some(EntryAudit {
+        actor: None,
+        action: "append",
+    });
+    let mut added = add_entries(&tx, None, std::slice::from_ref(&group), per_message).await?;
+    let (uids, modseq) = added
+        .pop()
+        .ok_or_else(|| StoreError::Invalid("no entries were added".into()))?;
     match audit {
-        Audit::PerMessage => {
-            let placed: Vec<(i64, i64, i64, i64)> = uids
-                .iter()
-                .zip(&message_ids)
-                .map(|(&uid, &message)| (user, mailbox, uid, message))
-                .collect();
-            super::audit::entries(&tx, None, "append", &placed).await?;
-        }
+        Audit::PerMessage => {}
         Audit::Batch { actor, detail } => {
             let range = match (uids.first(), uids.last()) {
                 (Some(a), Some(b)) => format!("uids {a}:{b}"),
@@ -238,170 +270,74 @@ async fn inject_audited_once(
     })
 }
 
-/// Where one copy of a multi-mailbox injection went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placed {
-    /// The user.
-    pub user: i64,
-    /// The mailbox.
-    pub mailbox: i64,
-    /// The UID it got.
-    pub uid: i64,
-    /// The mailbox's UIDVALIDITY.
-    pub uidvalidity: i64,
-    /// The mailbox's new highest modseq.
-    pub modseq: i64,
-}
-
-/// Stores `message` into every `(user, mailbox)` of `targets` in one
-/// transaction (LMTP's one message for many recipients): the body parts
-/// once, one messages row per distinct user (every key leads with the user,
-/// DESIGN.md §4.9), and one entry per distinct mailbox. The mailbox rows are
-/// locked last, by one statement in id order, so two deliveries to
-/// overlapping mailboxes wait for each other in one direction, never in a
-/// cycle.
-///
-/// The answer has one element per target, in order: `None` for a mailbox
-/// that no longer exists (deleted since it was looked up), which gets
-/// nothing. When no target exists, nothing at all is committed, so content
-/// is never stored without an entry referring to it. Any database error
-/// rolls the whole transaction back.
-pub async fn inject_many(
-    client: &mut Client,
-    targets: &[(i64, i64)],
-    message: &NewMessage,
-) -> Result<Vec<Option<Placed>>, StoreError> {
-    let mut attempt = 0;
-    loop {
-        let result = inject_many_once(client, targets, message).await;
-        if !lost_to_vacuum(&result, attempt) {
-            return result;
-        }
-        attempt += 1;
-    }
-}
-
-async fn inject_many_once(
-    client: &mut Client,
-    targets: &[(i64, i64)],
-    message: &NewMessage,
-) -> Result<Vec<Option<Placed>>, StoreError> {
-    let batch = std::slice::from_ref(message);
-    let mut users: Vec<i64> = targets.iter().map(|t| t.0).collect();
-    users.sort_unstable();
-    users.dedup();
-    let mut mailboxes: Vec<(i64, i64)> = targets.to_vec();
-    mailboxes.sort_unstable_by_key(|&(u, m)| (m, u));
-    mailboxes.dedup();
-    if mailboxes.is_empty() {
-        return Ok(Vec::new());
-    }
-
-    let tx = client.transaction().await?;
-    store_bodyparts(&tx, batch).await?;
-    let mut message_ids: HashMap<i64, (i64, HashMap<String, i32>)> = HashMap::new();
-    for &user in &users {
-        let ids = store_messages(&tx, user, batch).await?;
-        let id = ids
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Invalid("a message id was not allocated".into()))?;
-        message_ids.insert(user, (id, keyword_ids(&tx, user, batch).await?));
-    }
-
-    // The mailbox rows last, all in one statement; ORDER BY runs below the
-    // row locking, so the rows are locked in id order.
-    let user_list: Vec<i64> = mailboxes.iter().map(|t| t.0).collect();
-    let mailbox_list: Vec<i64> = mailboxes.iter().map(|t| t.1).collect();
-    let rows = tx
-        .query(
-            "SELECT m.user_id, m.id, m.uidnext, m.highest_modseq, m.uidvalidity FROM mailboxes m \
-             JOIN unnest($1::int8[], $2::int8[]) AS t(u, b) ON m.user_id = t.u AND m.id = t.b \
-             WHERE NOT m.deleted ORDER BY m.id FOR UPDATE OF m",
-            &[&user_list, &mailbox_list],
-        )
-        .await?;
-    if rows.is_empty() {
-        tx.rollback().await?;
-        return Ok(vec![None; targets.len()]);
-    }
-    let mut placed: HashMap<(i64, i64), Placed> = HashMap::new();
-    for row in &rows {
-        let user: i64 = row.get(0);
-        let locked = Locked {
-            mailbox: row.get(1),
-            uidnext: row.get(2),
-            highest_modseq: row.get(3),
-        };
-        let Some((message_id, keywords)) = message_ids.get(&user) else {
-            continue;
-        };
-        let (uids, modseq) = add_entries(
-            &tx,
-            user,
-            &locked,
-            batch,
-            std::slice::from_ref(message_id),
-            keywords,
-        )
-        .await?;
-        if let Some(&uid) = uids.first() {
-            placed.insert(
-                (user, locked.mailbox),
-                Placed {
-                    user,
-                    mailbox: locked.mailbox,
-                    uid,
-                    uidvalidity: row.get(4),
-                    modseq,
-                },
-            );
-        }
-    }
-    let audited: Vec<(i64, i64, i64, i64)> = placed
-        .values()
-        .filter_map(|p| Some((p.user, p.mailbox, p.uid, message_ids.get(&p.user)?.0)))
-        .collect();
-    super::audit::entries(&tx, Some("lmtp"), "deliver", &audited).await?;
-    tx.commit().await?;
-    Ok(targets.iter().map(|t| placed.get(t).cloned()).collect())
-}
-
 /// A mailbox row locked FOR UPDATE by the current transaction.
-struct Locked {
-    mailbox: i64,
-    uidnext: i64,
-    highest_modseq: i64,
+pub(super) struct Locked {
+    pub(super) mailbox: i64,
+    pub(super) uidnext: i64,
+    pub(super) highest_modseq: i64,
 }
 
-/// The per-mailbox half of an injection, run with the mailbox row already
-/// locked: entries with consecutive UIDs and one new modseq, the counters,
-/// the change-log row and the NOTIFY (sent by PostgreSQL at commit, so
-/// listeners never hear of a batch that rolled back). Returns the UIDs and
-/// the modseq.
-async fn add_entries(
+/// One new entry: the message, its messages row and its keyword ids.
+pub(super) struct Entry<'a> {
+    pub(super) message: &'a NewMessage,
+    pub(super) message_id: i64,
+    pub(super) keywords: Vec<i32>,
+}
+
+/// The entries one locked mailbox receives, in UID order.
+pub(super) struct EntryGroup<'a> {
+    pub(super) user: i64,
+    pub(super) locked: Locked,
+    pub(super) entries: Vec<Entry<'a>>,
+}
+
+/// The ids of `m`'s keywords, from the user's `keyword_ids`.
+pub(super) fn keyword_list(m: &NewMessage, keyword_ids: &HashMap<String, i32>) -> Vec<i32> {
+    m.keywords
+        .iter()
+        .filter_map(|k| keyword_ids.get(&k.to_lowercase()).copied())
+        .collect()
+}
+
+/// How [`add_entries`] audits the entries it adds: one row per entry, by
+/// `actor` (None: the mailbox owner's login), as `action`.
+#[derive(Clone, Copy)]
+pub(super) struct EntryAudit<'a> {
+    pub(super) actor: Option<&'a str>,
+    pub(super) action: &'a str,
+}
+
+/// The per-mailbox half of an injection, run with every group's mailbox
+/// row already locked: for each group, entries with consecutive UIDs and
+/// one new modseq, its counters, one change-log row and one NOTIFY (sent by
+/// PostgreSQL at commit, so listeners never hear of a batch that rolled
+/// back), and with `audit` one audit row per entry. One statement of each
+/// kind for all groups, and the statements after the COPY go out together
+/// (pipelined: they depend on nothing but the COPY), so a batch for many
+/// mailboxes costs the round trips of one. Returns each group's UIDs and
+/// modseq, in group order.
+pub(super) async fn add_entries(
     tx: &tokio_postgres::Transaction<'_>,
-    user: i64,
-    locked: &Locked,
-    batch: &[NewMessage],
-    message_ids: &[i64],
-    keyword_ids: &HashMap<String, i32>,
-) -> Result<(Vec<i64>, i64), StoreError> {
-    let (mailbox, uidnext) = (locked.mailbox, locked.uidnext);
-    let modseq = locked.highest_modseq + 1;
-    let n = batch.len() as i64;
-    if uidnext + n > 4_294_967_296 {
-        return Err(StoreError::Limit(format!(
-            "mailbox {mailbox} has run out of UIDs"
-        )));
+    cache: Cache<'_>,
+    groups: &[EntryGroup<'_>],
+    audit: Option<EntryAudit<'_>>,
+) -> Result<Vec<(Vec<i64>, i64)>, StoreError> {
+    let mut added = Vec::with_capacity(groups.len());
+    for g in groups {
+        let n = g.entries.len() as i64;
+        if g.locked.uidnext + n > 4_294_967_296 {
+            return Err(StoreError::Limit(format!(
+                "mailbox {} has run out of UIDs",
+                g.locked.mailbox
+            )));
+        }
+        let uids: Vec<i64> = (g.locked.uidnext..g.locked.uidnext + n).collect();
+        added.push((uids, g.locked.highest_modseq + 1));
     }
-    let uids: Vec<i64> = (uidnext..uidnext + n).collect();
 
     let sink = tx
-        .copy_in(
-            "COPY mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, flagged, \
-             deleted, draft, keywords, internaldate, rfc822_size) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY mailbox_entries (user_id, mailbox_id, uid, message_id, modseq, seen, answered, flagged, \
+             deleted, draft, keywords, internaldate, rfc822_size) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -420,57 +356,127 @@ async fn add_entries(
     ];
     let writer = BinaryCopyInWriter::new(sink, &types);
     tokio::pin!(writer);
-    let (mut unseen, mut deleted, mut size) = (0i64, 0i64, 0i64);
-    for ((m, uid), message_id) in batch.iter().zip(&uids).zip(message_ids) {
-        let keywords: Vec<i32> = m
-            .keywords
-            .iter()
-            .filter_map(|k| keyword_ids.get(&k.to_lowercase()).copied())
-            .collect();
-        let rfc822_size = m.ingested.wire.len() as i64;
-        let date = timestamp(m.internal_date);
-        let f = m.flags;
-        unseen += i64::from(!f.seen);
-        deleted += i64::from(f.deleted);
-        size += rfc822_size;
-        let row: [&(dyn ToSql + Sync); 13] = [
-            &user,
-            &mailbox,
-            uid,
-            message_id,
-            &modseq,
-            &f.seen,
-            &f.answered,
-            &f.flagged,
-            &f.deleted,
-            &f.draft,
-            &keywords,
-            &date,
-            &rfc822_size,
-        ];
-        writer.as_mut().write(&row).await?;
+    // Per group: count, unseen, deleted, size.
+    let mut counters: Vec<[i64; 4]> = Vec::with_capacity(groups.len());
+    for (g, (uids, modseq)) in groups.iter().zip(&added) {
+        let mut c = [g.entries.len() as i64, 0, 0, 0];
+        for (e, uid) in g.entries.iter().zip(uids) {
+            let m = e.message;
+            let rfc822_size = m.ingested.wire.len() as i64;
+            let date = timestamp(m.internal_date);
+            let f = m.flags;
+            c[1] += i64::from(!f.seen);
+            c[2] += i64::from(f.deleted);
+            c[3] += rfc822_size;
+            let row: [&(dyn ToSql + Sync); 13] = [
+                &g.user,
+                &g.locked.mailbox,
+                uid,
+                &e.message_id,
+                modseq,
+                &f.seen,
+                &f.answered,
+                &f.flagged,
+                &f.deleted,
+                &f.draft,
+                &e.keywords,
+                &date,
+                &rfc822_size,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        counters.push(c);
     }
     writer.finish().await?;
 
-    tx.execute(
-        "UPDATE mailboxes SET uidnext = uidnext + $3, highest_modseq = $4, message_count = message_count + $3, \
-         unseen_count = unseen_count + $5, deleted_count = deleted_count + $6, total_size = total_size + $7 \
-         WHERE user_id = $1 AND id = $2",
-        &[&user, &mailbox, &n, &modseq, &unseen, &deleted, &size],
-    )
-    .await?;
-    if let (Some(low), Some(high)) = (uids.first(), uids.last()) {
-        tx.execute(
-            "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
-             VALUES ($1, $2, $3, 'new', $4, $5)",
-            &[&user, &mailbox, &modseq, low, high],
+    let users: Vec<i64> = groups.iter().map(|g| g.user).collect();
+    let mailboxes: Vec<i64> = groups.iter().map(|g| g.locked.mailbox).collect();
+    let modseqs: Vec<i64> = added.iter().map(|a| a.1).collect();
+    let column = |i: usize| -> Vec<i64> { counters.iter().map(|c| c[i]).collect() };
+    let (n, unseen, deleted, size) = (column(0), column(1), column(2), column(3));
+    // A group with no entries has nothing to log (uid_low would be 0).
+    let lows: Vec<i64> = added
+        .iter()
+        .map(|a| a.0.first().copied().unwrap_or_default())
+        .collect();
+    let highs: Vec<i64> = added
+        .iter()
+        .map(|a| a.0.last().copied().unwrap_or_default())
+        .collect();
+    let payloads: Vec<String> = groups
+        .iter()
+        .zip(&added)
+        .map(|(g, (uids, modseq))| {
+            format!(
+                "{}:{}:{modseq}:{}",
+                g.user,
+                g.locked.mailbox,
+                g.locked.uidnext + uids.len() as i64
+            )
+        })
+        .collect();
+    let counting = async {
+        let update = stmt(
+            tx,
+            cache,
+            "UPDATE mailboxes m SET uidnext = m.uidnext + t.n, highest_modseq = t.modseq, \
+             message_count = m.message_count + t.n, unseen_count = m.unseen_count + t.unseen, \
+             deleted_count = m.deleted_count + t.deleted, total_size = m.total_size + t.size \
+             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) \
+                  AS t(u, b, n, modseq, unseen, deleted, size) \
+             WHERE m.user_id = t.u AND m.id = t.b",
         )
         .await?;
-    }
-    let payload = format!("{user}:{mailbox}:{modseq}:{}", uidnext + n);
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &payload])
+        tx.execute(
+            &update,
+            &[&users, &mailboxes, &n, &modseqs, &unseen, &deleted, &size],
+        )
+        .await
+    };
+    let changes = async {
+        let insert = stmt(
+            tx,
+            cache,
+            "INSERT INTO mailbox_changes (user_id, mailbox_id, modseq, kind, uid_low, uid_high) \
+             SELECT u, b, modseq, 'new', lo, hi \
+             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(u, b, modseq, lo, hi) \
+             WHERE lo > 0",
+        )
         .await?;
-    Ok((uids, modseq))
+        tx.execute(&insert, &[&users, &mailboxes, &modseqs, &lows, &highs])
+            .await
+    };
+    let notify = async {
+        let notify = stmt(
+            tx,
+            cache,
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+        )
+        .await?;
+        tx.execute(&notify, &[&CHANGE_CHANNEL, &payloads]).await
+    };
+    let audited = async {
+        let Some(audit) = audit else {
+            return Ok(());
+        };
+        let placed: Vec<(i64, i64, i64, i64)> = groups
+            .iter()
+            .zip(&added)
+            .flat_map(|(g, (uids, _))| {
+                g.entries
+                    .iter()
+                    .zip(uids)
+                    .map(|(e, &uid)| (g.user, g.locked.mailbox, uid, e.message_id))
+            })
+            .collect();
+        super::audit::entries(tx, cache, audit.actor, audit.action, &placed).await
+    };
+    let (counted, logged, notified, audited) = tokio::join!(counting, changes, notify, audited);
+    counted?;
+    logged?;
+    notified?;
+    audited?;
+    Ok(added)
 }
 
 /// Whether the store must keep `m`'s arriving bytes as a body part of their
@@ -484,9 +490,10 @@ type Content<'a> = (&'a [u8], Option<&'a str>);
 
 /// Inserts the body parts the batch needs and the database lacks. Asking
 /// first keeps repeated multi-megabyte attachments off the wire entirely.
-async fn store_bodyparts(
+pub(super) async fn store_bodyparts(
     tx: &tokio_postgres::Transaction<'_>,
-    batch: &[NewMessage],
+    cache: Cache<'_>,
+    batch: &[&NewMessage],
 ) -> Result<(u64, u64), StoreError> {
     let mut wanted: HashMap<[u8; 32], Content<'_>> = HashMap::new();
     for m in batch {
@@ -507,7 +514,7 @@ async fn store_bodyparts(
     let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
     let present: HashSet<Vec<u8>> = tx
         .query(
-            "SELECT hash FROM bodyparts WHERE hash = ANY($1)",
+            &stmt(tx, cache, "SELECT hash FROM bodyparts WHERE hash = ANY($1)").await?,
             &[&hashes],
         )
         .await?
@@ -528,69 +535,85 @@ async fn store_bodyparts(
     let bytes: Vec<i64> = missing.iter().map(|(_, (d, _))| d.len() as i64).collect();
     let data: Vec<&[u8]> = missing.iter().map(|(_, (d, _))| *d).collect();
     let text: Vec<Option<&str>> = missing.iter().map(|(_, (_, t))| *t).collect();
-    let inserted = tx
-        .execute(
-            "INSERT INTO bodyparts (hash, bytes, data, text) \
-             SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
-             ON CONFLICT (hash) DO NOTHING",
-            &[&hash, &bytes, &data, &text],
-        )
-        .await?;
+    let insert = stmt(
+        tx,
+        cache,
+        "INSERT INTO bodyparts (hash, bytes, data, text) \
+         SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[], $4::text[]) \
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .await?;
+    let inserted = tx.execute(&insert, &[&hash, &bytes, &data, &text]).await?;
     Ok((inserted, bytes.iter().map(|b| b.unsigned_abs()).sum()))
 }
 
-/// Writes a messages row (and its parts and search row) for every message
-/// the user does not already have byte for byte; returns each message's id
-/// in batch order. COPY within a user never duplicates content.
-async fn store_messages(
+/// Writes a messages row (and its parts and search row) for every
+/// `(user, message)` the user does not already have byte for byte; returns
+/// each item's message id in order. Items of one user with the same bytes
+/// share one row, so COPY never duplicates content within a user.
+pub(super) async fn store_messages(
     tx: &tokio_postgres::Transaction<'_>,
-    user: i64,
-    batch: &[NewMessage],
+    cache: Cache<'_>,
+    items: &[(i64, &NewMessage)],
 ) -> Result<Vec<i64>, StoreError> {
-    let hashes: Vec<&[u8]> = batch.iter().map(|m| &m.ingested.raw_sha256[..]).collect();
-    let mut known: HashMap<Vec<u8>, i64> = tx
-        .query(
-            "SELECT DISTINCT ON (raw_sha256) raw_sha256, id FROM messages \
-             WHERE user_id = $1 AND raw_sha256 = ANY($2) ORDER BY raw_sha256, id",
-            &[&user, &hashes],
-        )
+    let users: Vec<i64> = items.iter().map(|(u, _)| *u).collect();
+    let hashes: Vec<&[u8]> = items
+        .iter()
+        .map(|(_, m)| &m.ingested.raw_sha256[..])
+        .collect();
+    let lookup = stmt(
+        tx,
+        cache,
+        "SELECT DISTINCT ON (m.user_id, m.raw_sha256) m.user_id, m.raw_sha256, m.id \
+         FROM unnest($1::int8[], $2::bytea[]) AS t(u, h) \
+         JOIN messages m ON m.user_id = t.u AND m.raw_sha256 = t.h \
+         ORDER BY m.user_id, m.raw_sha256, m.id",
+    )
+    .await?;
+    let mut known: HashMap<(i64, [u8; 32]), i64> = tx
+        .query(&lookup, &[&users, &hashes])
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .filter_map(|r| {
+            Some((
+                (r.get(0), <[u8; 32]>::try_from(r.get::<_, &[u8]>(1)).ok()?),
+                r.get(2),
+            ))
+        })
         .collect();
+    let key = |i: usize| (items[i].0, items[i].1.ingested.raw_sha256);
 
     // Fresh ids for the rest, from the identity sequence, so parts and
     // search rows can be COPYed in the same pass.
     let mut fresh: Vec<usize> = Vec::new();
-    for (i, m) in batch.iter().enumerate() {
-        if !known.contains_key(&m.ingested.raw_sha256[..])
-            && !fresh
-                .iter()
-                .any(|&j| batch[j].ingested.raw_sha256 == m.ingested.raw_sha256)
-        {
+    let mut seen: HashSet<(i64, [u8; 32])> = HashSet::new();
+    for i in 0..items.len() {
+        if !known.contains_key(&key(i)) && seen.insert(key(i)) {
             fresh.push(i);
         }
     }
     if !fresh.is_empty() {
+        let next = stmt(
+            tx,
+            cache,
+            "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int8)",
+        )
+        .await?;
         let ids: Vec<i64> = tx
-            .query(
-                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int8)",
-                &[&(fresh.len() as i64)],
-            )
+            .query(&next, &[&(fresh.len() as i64)])
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
         for (&i, &id) in fresh.iter().zip(&ids) {
-            known.insert(batch[i].ingested.raw_sha256.to_vec(), id);
+            known.insert(key(i), id);
         }
-        copy_messages(tx, user, batch, &fresh, &known).await?;
+        copy_messages(tx, cache, items, &fresh, &known).await?;
     }
-    batch
-        .iter()
-        .map(|m| {
+    (0..items.len())
+        .map(|i| {
             known
-                .get(&m.ingested.raw_sha256[..])
+                .get(&key(i))
                 .copied()
                 .ok_or_else(|| StoreError::Invalid("a message id was not allocated".into()))
         })
@@ -599,22 +622,21 @@ async fn store_messages(
 
 async fn copy_messages(
     tx: &tokio_postgres::Transaction<'_>,
-    user: i64,
-    batch: &[NewMessage],
+    cache: Cache<'_>,
+    items: &[(i64, &NewMessage)],
     fresh: &[usize],
-    ids: &HashMap<Vec<u8>, i64>,
+    ids: &HashMap<(i64, [u8; 32]), i64>,
 ) -> Result<(), StoreError> {
     let id_of = |i: usize| {
-        ids.get(&batch[i].ingested.raw_sha256[..])
+        ids.get(&(items[i].0, items[i].1.ingested.raw_sha256))
             .copied()
             .unwrap_or_default()
     };
+    let user_of = |i: usize| items[i].0;
 
     let sink = tx
-        .copy_in(
-            "COPY messages (user_id, id, raw_sha256, original_hash, original_delta, rfc822_size, header_date, \
-             message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY messages (user_id, id, raw_sha256, original_hash, original_delta, rfc822_size, header_date, \
+             message_id_header, envelope, bodystructure, body, wrapped) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -633,8 +655,9 @@ async fn copy_messages(
     let writer = BinaryCopyInWriter::new(sink, &types);
     tokio::pin!(writer);
     for &i in fresh {
-        let g = &batch[i].ingested;
-        let original: Option<&[u8]> = keeps_original_bytes(&batch[i]).then_some(&g.raw_sha256[..]);
+        let g = &items[i].1.ingested;
+        let user = user_of(i);
+        let original: Option<&[u8]> = keeps_original_bytes(items[i].1).then_some(&g.raw_sha256[..]);
 
         let size = g.wire.len() as i64;
         let date = g.header_date.map(timestamp);
@@ -644,7 +667,7 @@ async fn copy_messages(
             &id_of(i),
             &&g.raw_sha256[..],
             &original,
-            &batch[i].original_delta,
+            &items[i].1.original_delta,
             &size,
             &date,
             &g.message_id,
@@ -658,10 +681,8 @@ async fn copy_messages(
     writer.finish().await?;
 
     let sink = tx
-        .copy_in(
-            "COPY message_parts (user_id, message_id, part, position, header, bodypart_hash, content_type, \
-             transfer_encoding, encoded_bytes, lines) FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY message_parts (user_id, message_id, part, position, header, bodypart_hash, content_type, \
+             transfer_encoding, encoded_bytes, lines) FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -678,8 +699,8 @@ async fn copy_messages(
     let writer = BinaryCopyInWriter::new(sink, &types);
     tokio::pin!(writer);
     for &i in fresh {
-        let id = id_of(i);
-        for p in &batch[i].ingested.parts {
+        let (user, id) = (user_of(i), id_of(i));
+        for p in &items[i].1.ingested.parts {
             let hash: Option<&[u8]> = p.bodypart.as_ref().map(|h| &h[..]);
             let encoded = i64::try_from(p.encoded_bytes).unwrap_or(i64::MAX);
             let lines = i64::try_from(p.lines).unwrap_or(i64::MAX);
@@ -701,10 +722,8 @@ async fn copy_messages(
     writer.finish().await?;
 
     let sink = tx
-        .copy_in(
-            "COPY message_search (user_id, message_id, subject, from_text, to_text, cc_text, bcc_text, headers) \
-             FROM STDIN (FORMAT binary)",
-        )
+        .copy_in(&stmt(tx, cache, "COPY message_search (user_id, message_id, subject, from_text, to_text, cc_text, bcc_text, headers) \
+             FROM STDIN (FORMAT binary)").await?)
         .await?;
     let types = [
         Type::INT8,
@@ -719,7 +738,8 @@ async fn copy_messages(
     let writer = BinaryCopyInWriter::new(sink, &types);
     tokio::pin!(writer);
     for &i in fresh {
-        let s = &batch[i].ingested.search;
+        let s = &items[i].1.ingested.search;
+        let user = user_of(i);
         let row: [&(dyn ToSql + Sync); 8] = [
             &user,
             &id_of(i),
@@ -734,18 +754,25 @@ async fn copy_messages(
     }
     writer.finish().await?;
 
-    let wrapped: Vec<(i64, &str)> = fresh
+    let wrapped: Vec<(i64, i64, &str)> = fresh
         .iter()
-        .filter_map(|&i| batch[i].ingested.wrapped.as_deref().map(|r| (id_of(i), r)))
+        .filter_map(|&i| {
+            let reason = items[i].1.ingested.wrapped.as_deref()?;
+            Some((user_of(i), id_of(i), reason))
+        })
         .collect();
     if !wrapped.is_empty() {
-        let ids: Vec<i64> = wrapped.iter().map(|(id, _)| *id).collect();
-        let reasons: Vec<&str> = wrapped.iter().map(|(_, r)| *r).collect();
-        tx.execute(
-            "INSERT INTO unparsed_messages (user_id, message_id, error) SELECT $1, * FROM unnest($2::int8[], $3::text[])",
-            &[&user, &ids, &reasons],
+        let users: Vec<i64> = wrapped.iter().map(|w| w.0).collect();
+        let ids: Vec<i64> = wrapped.iter().map(|w| w.1).collect();
+        let reasons: Vec<&str> = wrapped.iter().map(|w| w.2).collect();
+        let insert = stmt(
+            tx,
+            cache,
+            "INSERT INTO unparsed_messages (user_id, message_id, error) \
+             SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[])",
         )
         .await?;
+        tx.execute(&insert, &[&users, &ids, &reasons]).await?;
     }
     Ok(())
 }
@@ -779,10 +806,10 @@ pub(crate) async fn create_keywords(
 /// Ids for the batch's keywords, creating the new ones. Keyword creation
 /// for one user is serialised by a transaction-level advisory lock, since
 /// ids are allocated per user as max + 1.
-async fn keyword_ids(
+pub(super) async fn keyword_ids(
     tx: &tokio_postgres::Transaction<'_>,
     user: i64,
-    batch: &[NewMessage],
+    batch: &[&NewMessage],
 ) -> Result<HashMap<String, i32>, StoreError> {
     // Keywords compare case-insensitively (citext), but are stored as first spelt.
     let mut spelling: HashMap<String, &str> = HashMap::new();

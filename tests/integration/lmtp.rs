@@ -35,7 +35,7 @@ fn ok(out: &std::process::Output) {
 
 /// alice (alice@example.org) with a mailbox Lists that lists@example.org
 /// delivers to, and bob (bob@example.org).
-fn add_users(db: &TestDb) {
+pub(crate) fn add_users(db: &TestDb) {
     ok(&db.aox(&["add", "user", "alice", "secret", "alice@example.org"]));
     ok(&db.aox(&["add", "mailbox", "alice", "Lists"]));
     ok(&db.aox(&["add", "alias", "lists@example.org", "alice", "Lists"]));
@@ -43,7 +43,7 @@ fn add_users(db: &TestDb) {
 }
 
 /// The messages of `login`'s `mailbox` as IMAP serves them (BODY[]), in UID order.
-async fn served(db: &TestDb, login: &str, mailbox: &str) -> Vec<Vec<u8>> {
+pub(crate) async fn served(db: &TestDb, login: &str, mailbox: &str) -> Vec<Vec<u8>> {
     use archiveopteryx::store::messages::{after_uid, bodypart_data};
     let owner = db.owner().await;
     let (user, id) = archiveopteryx::store::mailboxes::mailbox_id(&owner, login, mailbox)
@@ -58,7 +58,7 @@ async fn served(db: &TestDb, login: &str, mailbox: &str) -> Vec<Vec<u8>> {
     out
 }
 
-async fn count(db: &TestDb, sql: &str) -> i64 {
+pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
     db.superuser()
         .await
         .query_one(sql, &[])
@@ -68,13 +68,13 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 }
 
 /// A raw LMTP client keeping the exact reply lines.
-struct Lmtp {
+pub(crate) struct Lmtp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
 }
 
 impl Lmtp {
-    async fn connect(addr: SocketAddr) -> (Lmtp, String) {
+    pub(crate) async fn connect(addr: SocketAddr) -> (Lmtp, String) {
         let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
         let mut c = Lmtp {
             reader: BufReader::new(r),
@@ -85,19 +85,19 @@ impl Lmtp {
     }
 
     /// Connects and says LHLO.
-    async fn ready(addr: SocketAddr) -> Lmtp {
+    pub(crate) async fn ready(addr: SocketAddr) -> Lmtp {
         let (mut c, _) = Lmtp::connect(addr).await;
         let r = c.cmd("LHLO client.example.org").await;
         assert!(r.last().unwrap().starts_with("250 "), "{r:?}");
         c
     }
 
-    async fn send(&mut self, bytes: &[u8]) {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.unwrap();
     }
 
     /// One line, without its CRLF.
-    async fn line(&mut self) -> String {
+    pub(crate) async fn line(&mut self) -> String {
         let mut line = String::new();
         let n = self.reader.read_line(&mut line).await.unwrap();
         assert!(n > 0, "the server closed the connection");
@@ -107,7 +107,7 @@ impl Lmtp {
     }
 
     /// One reply: its lines up to the one with a space after the code.
-    async fn reply(&mut self) -> Vec<String> {
+    pub(crate) async fn reply(&mut self) -> Vec<String> {
         let mut lines = vec![self.line().await];
         while lines.last().unwrap().as_bytes().get(3) == Some(&b'-') {
             lines.push(self.line().await);
@@ -115,20 +115,20 @@ impl Lmtp {
         lines
     }
 
-    async fn cmd(&mut self, command: &str) -> Vec<String> {
+    pub(crate) async fn cmd(&mut self, command: &str) -> Vec<String> {
         self.send(format!("{command}\r\n").as_bytes()).await;
         self.reply().await
     }
 
     /// The one-line reply to `command`.
-    async fn one(&mut self, command: &str) -> String {
+    pub(crate) async fn one(&mut self, command: &str) -> String {
         let r = self.cmd(command).await;
         assert_eq!(r.len(), 1, "{r:?}");
         r[0].clone()
     }
 }
 
-fn message(subject: &str) -> String {
+pub(crate) fn message(subject: &str) -> String {
     format!(
         "From: Carol <carol@example.net>\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\
          Date: Mon, 2 Jan 2006 15:04:05 +0000\r\nMessage-ID: <{subject}@example.net>\r\n\r\nHello.\r\n"

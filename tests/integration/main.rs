@@ -32,6 +32,7 @@ mod inject;
 mod installer;
 mod ldap;
 mod lmtp;
+mod lmtp_batch;
 mod pop3;
 mod postfix;
 mod privileges;
