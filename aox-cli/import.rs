@@ -72,6 +72,8 @@ struct Shared {
     /// Raw hashes of batches handed on but not yet committed, which the
     /// database cannot report as present yet.
     in_flight: std::sync::Mutex<HashSet<[u8; 32]>>,
+    /// Whether a batch has committed (see [`analyse_if_unknown`]).
+    first_committed: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -220,6 +222,13 @@ async fn injector(
         let batch = handle.await.context("an ingest thread failed")?;
         let mut tally = Tally::default();
         store(&mut client, user, mailbox, batch, &mut tally).await?;
+        if tally.stored > 0
+            && !shared
+                .first_committed
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            analyse_if_unknown(&client).await?;
+        }
         // Committed: the database answers for these from now on.
         {
             let mut in_flight = shared.in_flight();
@@ -233,6 +242,31 @@ async fn injector(
         t.new_part_bytes += tally.new_part_bytes;
         t.wrapped.extend(tally.wrapped);
     }
+}
+
+/// Gives `messages` and `mailbox_entries` statistics when they have none,
+/// which is so in a fresh database until autovacuum's first pass, a minute or
+/// more into an import. Without them the planner takes every `raw_sha256 =
+/// ANY(…)` as matching the whole table, so the per-batch "already stored?"
+/// lookups scanned every message stored so far: each batch cost more than
+/// the one before. Run after the first batch commits, when there are rows to
+/// sample; a few hundred rows take milliseconds.
+async fn analyse_if_unknown(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+    let known = client
+        .query_one(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() \
+             AND (tablename, attname) IN (('messages', 'raw_sha256'), ('mailbox_entries', 'mailbox_id'))",
+            &[],
+        )
+        .await
+        .context("looking up the planner's statistics")?;
+    if known.get::<_, i64>(0) < 2 {
+        client
+            .batch_execute("ANALYZE messages, mailbox_entries")
+            .await
+            .context("ANALYZE after the first batch")?;
+    }
+    Ok(())
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

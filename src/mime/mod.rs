@@ -253,7 +253,10 @@ fn skip_leading_blank_lines(buf: &[u8]) -> &[u8] {
     }
 }
 
-fn build(input: &[u8], id_seed: &[u8; 32]) -> Result<Ingested, normalise::WrapReason> {
+/// `raw_sha256` is the SHA-256 of the bytes that arrived (which `input` is,
+/// or wraps): the importer has it already, and hashing every message twice
+/// was a measurable share of an import. It also seeds a synthetic Message-ID.
+fn build(input: &[u8], raw_sha256: &[u8; 32]) -> Result<Ingested, normalise::WrapReason> {
     let crlf = encode::to_crlf(input);
     let buf = skip_leading_blank_lines(strip_from_line(&crlf));
     let entity = parse::split_entity(buf);
@@ -261,7 +264,7 @@ fn build(input: &[u8], id_seed: &[u8; 32]) -> Result<Ingested, normalise::WrapRe
         return Err("no header fields".into());
     }
     let mut walk = normalise::Walk::default();
-    let mut root = normalise::top(&entity, id_seed, &mut walk)?;
+    let mut root = normalise::top(&entity, raw_sha256, &mut walk)?;
     let header_date = root
         .field("date")
         .and_then(|d| fields::date(&d))
@@ -291,7 +294,7 @@ fn build(input: &[u8], id_seed: &[u8; 32]) -> Result<Ingested, normalise::WrapRe
     let bodystructure = bodystructure::write(&root, &rows, true);
     let body = bodystructure::write(&root, &rows, false);
     Ok(Ingested {
-        raw_sha256: parts::sha256(input),
+        raw_sha256: *raw_sha256,
         original_kept: wire != input,
         wire,
         parts: rows,

@@ -9,7 +9,7 @@ use tokio_postgres::GenericClient;
 use super::StoreError;
 use super::inject::{
     Cache, Entry, EntryAudit, EntryGroup, Locked, NewMessage, add_entries, keyword_ids,
-    keyword_list, lost_to_vacuum, stmt, store_bodyparts, store_messages,
+    keyword_list, lost_a_race, stmt, store_bodyparts, store_messages,
 };
 
 /// Where an address delivers to.
@@ -120,7 +120,7 @@ pub async fn deliver_batch(
     while !live.is_empty() {
         let subset: Vec<Delivery<'_>> = live.iter().map(|&i| batch[i]).collect();
         let result = deliver_once(client, cache, &subset).await;
-        if lost_to_vacuum(&result, attempt) {
+        if lost_a_race(&result, attempt) {
             attempt += 1;
             continue;
         }

@@ -273,3 +273,85 @@ async fn stored_parts_render_back_to_the_served_bytes() {
         .get(0);
     assert_eq!(size as usize, wire.len());
 }
+
+#[tokio::test]
+async fn a_body_part_another_writer_stores_meanwhile_is_reused_not_duplicated() {
+    // The injector looks up which parts are missing, then COPYs them. Here
+    // another transaction inserts the attachment between the two: the COPY
+    // waits for it, fails on the duplicate hash when it commits, and the
+    // batch starts again and reuses the committed part.
+    let db = TestDb::new().await;
+    let (user, inbox) = alice_inbox(&db).await;
+    let payload: Vec<u8> = (0..30_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
+    let m = new_message(message("raced", Some(&b64)), SystemFlags::default(), &[]);
+    let leaf = m
+        .ingested
+        .leaves
+        .iter()
+        .find(|l| l.decoded == payload)
+        .expect("the attachment is a leaf");
+    let hash = leaf.hash.to_vec();
+
+    let mut other = db.owner().await;
+    let other_tx = other.transaction().await.unwrap();
+    other_tx
+        .execute(
+            "INSERT INTO bodyparts (hash, bytes, data) VALUES ($1, $2, $3)",
+            &[&hash, &(payload.len() as i64), &payload],
+        )
+        .await
+        .unwrap();
+
+    let mut runtime = db.runtime().await;
+    let runtime_pid: i32 = runtime
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let injecting = tokio::spawn(async move {
+        let done = inject::inject(&mut runtime, user, inbox, std::slice::from_ref(&m)).await;
+        (done, runtime)
+    });
+    // Wait until the injector's COPY is blocked on the uncommitted part.
+    let observer = db.superuser().await;
+    loop {
+        let waiting: bool = observer
+            .query_one(
+                "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1",
+                &[&runtime_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        assert!(
+            !injecting.is_finished(),
+            "the injector did not wait for the other writer"
+        );
+        tokio::task::yield_now().await;
+    }
+    other_tx.commit().await.unwrap();
+
+    let (done, runtime) = injecting.await.unwrap();
+    let done = done.expect("the batch is retried after the race");
+    assert_eq!(done.uids, vec![1]);
+    let copies: i64 = runtime
+        .query_one("SELECT count(*) FROM bodyparts WHERE hash = $1", &[&hash])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(copies, 1);
+    let referenced: i64 = runtime
+        .query_one(
+            "SELECT count(*) FROM message_parts WHERE user_id = $1 AND bodypart_hash = $2",
+            &[&user, &hash],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(referenced, 1);
+}
