@@ -93,6 +93,37 @@ async fn keyword_ids(
     Ok(ids)
 }
 
+/// The runs of consecutive UIDs in the CTE `u`, as one flat array of
+/// `low, high` pairs in order (read by [`run_bounds`]).
+const RUNS_OF_U: &str = "SELECT array_agg(v ORDER BY run, side) FROM ( \
+       SELECT run, min(uid) AS low, max(uid) AS high FROM ( \
+         SELECT uid, uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
+       GROUP BY run) AS runs \
+     CROSS JOIN LATERAL (VALUES (0, runs.low), (1, runs.high)) AS b(side, v)";
+
+/// How many written UIDs a one-flag STORE always sorts into exact runs
+/// for the change log: a sort of this many takes tens of milliseconds.
+const SORTED_RUNS_UP_TO: i64 = 100_000;
+
+/// For a STORE that adds or removes exactly one system flag: its column and
+/// the value it sets. Only names and literals, never client text.
+fn one_system_flag(op: FlagOp, flags: &[Flag]) -> Option<(&'static str, &'static str)> {
+    let [flag] = flags else { return None };
+    let column = match flag {
+        Flag::Seen => "seen",
+        Flag::Answered => "answered",
+        Flag::Flagged => "flagged",
+        Flag::Deleted => "deleted",
+        Flag::Draft => "draft",
+        _ => return None,
+    };
+    match op {
+        FlagOp::Add => Some((column, "true")),
+        FlagOp::Remove => Some((column, "false")),
+        FlagOp::Replace => None,
+    }
+}
+
 /// The runs of a flat array of `low, high` pairs.
 fn run_bounds(flat: &[i64]) -> Result<UidSet, StoreError> {
     if !flat.len().is_multiple_of(2) {
@@ -297,6 +328,48 @@ async fn store_flags_reporting(
         }
         let uids = UidSet::from_values(changed.iter().map(|e| e.uid));
         (unseen, deleted, uids)
+    } else if let (None, Some((column, value))) = (since, one_system_flag(op, flags)) {
+        // One system flag added or removed (mark read, delete): the
+        // counters move by the number of rows written, so the old rows need
+        // no read of their own. The written UIDs are sorted into runs only
+        // when they are few or sparse; otherwise the log takes the STORE's
+        // ranges clipped to their span, which is exact when every entry
+        // changed and costs a reader at most twice the entries that did
+        // (readers keep only entries with a newer modseq).
+        let filter = UidFilter::new(uids, "o", 4);
+        let (ranges, in_ranges) = filter.update_ranges();
+        let sql = format!(
+            "WITH u AS ( \
+               UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
+               FROM (SELECT 1) AS one{ranges} \
+               WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value} \
+               RETURNING o.uid) \
+             SELECT c.n, c.low, c.high, \
+                    CASE WHEN c.n > 0 AND (c.n < {SORTED_RUNS_UP_TO} OR 2 * c.n < c.high - c.low + 1) \
+                      THEN ({RUNS_OF_U}) END \
+             FROM (SELECT count(*) AS n, min(uid) AS low, max(uid) AS high FROM u) AS c"
+        );
+        let row = tx
+            .query_one(&sql, &filter.params(&[&user, &mailbox, &modseq]))
+            .await?;
+        let written: i64 = row.try_get(0)?;
+        let bounds: (Option<i64>, Option<i64>) = (row.try_get(1)?, row.try_get(2)?);
+        let runs: Option<Vec<i64>> = row.try_get(3)?;
+        let changed_uids = match (runs, bounds) {
+            (Some(runs), _) => run_bounds(&runs)?,
+            (None, (Some(low), Some(high))) => uids.intersection(&UidSet::from_ranges(vec![(
+                to_u32(low, "uid")?,
+                to_u32(high, "uid")?,
+            )])),
+            _ => UidSet::new(),
+        };
+        let sign = if value == "true" { 1 } else { -1 };
+        let (unseen, deleted) = match column {
+            "seen" => (-sign * written, 0),
+            "deleted" => (0, sign * written),
+            _ => (0, 0),
+        };
+        (unseen, deleted, changed_uids)
     } else {
         // The runs of written UIDs are computed (a sort of every written
         // UID) only when some entry in the set keeps its flags: a CASE
@@ -305,12 +378,7 @@ async fn store_flags_reporting(
         let sql = format!(
             "WITH {old}, {update} \
              SELECT old.unseen, old.deleted, old.present, old.changing, old.low, old.high, \
-                    CASE WHEN old.changing > 0 AND old.changing < old.present THEN ( \
-                      SELECT array_agg(v ORDER BY run, side) FROM ( \
-                        SELECT run, min(uid) AS low, max(uid) AS high FROM ( \
-                          SELECT uid, uid - row_number() OVER (ORDER BY uid) AS run FROM u) x \
-                        GROUP BY run) AS runs \
-                      CROSS JOIN LATERAL (VALUES (0, runs.low), (1, runs.high)) AS b(side, v)) \
+                    CASE WHEN old.changing > 0 AND old.changing < old.present THEN ({RUNS_OF_U}) \
                     END AS runs \
              FROM old"
         );

@@ -1025,6 +1025,90 @@ async fn rfc9051_6_4_6_silent_store_changes_the_same_rows_and_counters_without_s
     assert_counters_exact(&rt, inbox).await;
 }
 
+async fn silent(
+    rt: &mut Client,
+    user: i64,
+    inbox: i64,
+    uids: UidSet,
+    op: FlagOp,
+    flag: Flag,
+) -> archiveopteryx::store::flags::StoreOutcome {
+    store_flags_silent(rt, user, inbox, &uids, op, &[flag])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rfc9051_6_4_6_silent_store_of_one_flag_on_everything_keeps_counters_and_log_exact() {
+    let db = TestDb::new().await;
+    let (user, inbox, _) = alice(&db).await;
+    let mut rt = db.runtime().await;
+    fill(&db, &mut rt, user, inbox, 1000).await;
+    let everything = UidSet::everything();
+    let logged = |log: &[(i64, String, i64, i64)], modseq: u64| -> Vec<(i64, i64)> {
+        log.iter()
+            .filter(|c| c.0 == modseq as i64)
+            .map(|c| (c.2, c.3))
+            .collect()
+    };
+    // Some already seen: only the others are written and logged.
+    silent(
+        &mut rt,
+        user,
+        inbox,
+        set(&[(1, 300)]),
+        FlagOp::Add,
+        Flag::Seen,
+    )
+    .await;
+    let all_seen = silent(
+        &mut rt,
+        user,
+        inbox,
+        everything.clone(),
+        FlagOp::Add,
+        Flag::Seen,
+    )
+    .await;
+    let state = mailbox_state(&db.runtime().await, user, "INBOX")
+        .await
+        .unwrap();
+    assert_eq!(state.unseen_count, 0);
+    assert_counters_exact(&db.runtime().await, inbox).await;
+    let log = changes_log(&db.runtime().await, inbox).await;
+    assert_eq!(logged(&log, all_seen.modseq), vec![(301, 1000)]);
+    // Every entry changes: one range.
+    let none_seen = silent(
+        &mut rt,
+        user,
+        inbox,
+        everything.clone(),
+        FlagOp::Remove,
+        Flag::Seen,
+    )
+    .await;
+    let deleted = silent(
+        &mut rt,
+        user,
+        inbox,
+        everything.clone(),
+        FlagOp::Add,
+        Flag::Deleted,
+    )
+    .await;
+    let state = mailbox_state(&db.runtime().await, user, "INBOX")
+        .await
+        .unwrap();
+    assert_eq!((state.unseen_count, state.deleted_count), (1000, 1000));
+    assert_counters_exact(&db.runtime().await, inbox).await;
+    let log = changes_log(&db.runtime().await, inbox).await;
+    assert_eq!(logged(&log, none_seen.modseq), vec![(1, 1000)]);
+    assert_eq!(logged(&log, deleted.modseq), vec![(1, 1000)]);
+    // Nothing left to change: no modseq used.
+    let again = silent(&mut rt, user, inbox, everything, FlagOp::Add, Flag::Deleted).await;
+    assert_eq!(again.modseq, deleted.modseq);
+}
+
 /// Entries of `mailbox_entries` read so far, by every connection: the
 /// statistics flush forced here happens before the reply, so what `client`
 /// did before is counted.
