@@ -107,7 +107,7 @@ const SORTED_RUNS_UP_TO: i64 = 100_000;
 
 /// For a STORE that adds or removes exactly one system flag: its column and
 /// the value it sets. Only names and literals, never client text.
-fn one_system_flag(op: FlagOp, flags: &[Flag]) -> Option<(&'static str, &'static str)> {
+fn one_system_flag(op: FlagOp, flags: &[Flag]) -> Option<(&'static str, bool)> {
     let [flag] = flags else { return None };
     let column = match flag {
         Flag::Seen => "seen",
@@ -118,8 +118,8 @@ fn one_system_flag(op: FlagOp, flags: &[Flag]) -> Option<(&'static str, &'static
         _ => return None,
     };
     match op {
-        FlagOp::Add => Some((column, "true")),
-        FlagOp::Remove => Some((column, "false")),
+        FlagOp::Add => Some((column, true)),
+        FlagOp::Remove => Some((column, false)),
         FlagOp::Replace => None,
     }
 }
@@ -363,7 +363,7 @@ async fn store_flags_reporting(
             )])),
             _ => UidSet::new(),
         };
-        let sign = if value == "true" { 1 } else { -1 };
+        let sign = if value { 1 } else { -1 };
         let (unseen, deleted) = match column {
             "seen" => (-sign * written, 0),
             "deleted" => (0, sign * written),
