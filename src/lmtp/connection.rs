@@ -92,9 +92,14 @@ async fn resolve(
     let client = state.pool.get().await.map_err(|e| {
         tracing::warn!(error = %e, "no database connection for a recipient lookup");
     })?;
-    delivery::resolve(&**client, address, subaddressing)
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "recipient lookup failed"))
+    delivery::resolve(
+        &client,
+        Some(&client.statement_cache),
+        address,
+        subaddressing,
+    )
+    .await
+    .map_err(|e| tracing::warn!(error = %e, "recipient lookup failed"))
 }
 
 fn now() -> (i64, Duration) {

@@ -93,6 +93,7 @@ pub fn shared_state(
     crate::auth::ldap::check_config(&config)?;
     let pool = store::pool(db)?;
     let events = store::notify::spawn_listener(db.clone());
+    store::vectors::spawn_filler(pool.clone(), &events);
     let throttle = crate::auth::throttle::Throttle::new(crate::auth::throttle::ThrottleConfig {
         free_failures: config.auth_failures_before_delay(),
         delay: config.auth_failure_delay(),

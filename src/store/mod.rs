@@ -31,6 +31,7 @@ pub mod tune;
 pub mod undelete;
 pub mod users;
 pub mod vacuum;
+pub mod vectors;
 
 pub use connect::{Db, DbRole, connect, pool};
 pub use error::StoreError;

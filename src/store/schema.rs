@@ -28,10 +28,15 @@ pub const STEPS: &[Step] = &[
         file: "0002-entries-for-bulk-work.sql",
         sql: include_str!("../../schema/0002-entries-for-bulk-work.sql"),
     },
+    Step {
+        revision: 3,
+        file: "0003-search-vectors-after-storing.sql",
+        sql: include_str!("../../schema/0003-search-vectors-after-storing.sql"),
+    },
 ];
 
 /// The revision this build of the programs speaks.
-pub const REVISION: i32 = 2;
+pub const REVISION: i32 = 3;
 
 /// A step whose first line is this runs outside a transaction, statement by
 /// statement (for CREATE INDEX CONCURRENTLY).

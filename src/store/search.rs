@@ -419,8 +419,8 @@ fn body_words(s: &str) -> Option<String> {
 
 /// RFC 9051 §6.4.4 BODY: any body part of the message whose text contains
 /// `s`. The tsvector pre-filter is only applied where it is exact for the
-/// words chosen by [`body_words`]; parts without a vector (the trigger was
-/// off), parts longer than the vector's bound (`text_beyond_tsv`) and texts
+/// words chosen by [`body_words`]; parts without a vector (not filled yet:
+/// see [`super::vectors`]), parts longer than the vector's bound (`text_beyond_tsv`) and texts
 /// the parser may have read tags in go straight to the exact ILIKE.
 fn body(c: &mut Compiled, s: &str) -> String {
     let pattern = c.bind(Param::Text(contains_pattern(s)));

@@ -1,6 +1,7 @@
 //! `aox tune database`: for a big import, stop the work only reads need —
-//! the full-text vectors computed as body parts arrive, and the search
-//! indexes — and afterwards catch up and rebuild without blocking writers.
+//! the search indexes, and with the full-text index gone the servers'
+//! filling of full-text vectors (see [`super::vectors`]) — and afterwards
+//! fill every missing vector and rebuild without blocking writers.
 
 use tokio_postgres::Client;
 
@@ -29,7 +30,7 @@ pub const READ_INDEXES: [(&str, &str); 5] = [
     ("bodyparts_search", "ON bodyparts USING gin (search_tsv)"),
 ];
 
-/// Body parts stored while the trigger was off get their vectors in batches
+/// Body parts stored without a vector get it here in batches
 /// of this many, each its own statement, so no lock is held for long.
 const BACKFILL_BATCH: i64 = 5_000;
 
@@ -47,9 +48,9 @@ const BACKFILL: &str = "WITH done AS ( \
 /// What a tuning is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// A big import: no full-text vectors on arrival, no search indexes.
+    /// A big import: no search indexes, so no vectors filled meanwhile.
     MostlyWriting,
-    /// Normal service: vectors on arrival, gaps filled, indexes built.
+    /// Normal service: every missing vector filled, indexes built.
     MostlyReading,
 }
 
@@ -93,39 +94,16 @@ pub async fn present(client: &Client) -> Result<Vec<&'static str>, StoreError> {
         .collect())
 }
 
-/// Whether new body parts get their full-text vector as they are stored.
-pub async fn vectors_on_arrival(client: &Client) -> Result<bool, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT tgenabled <> 'D' FROM pg_trigger WHERE tgname = 'bodyparts_search_tsv' \
-             AND tgrelid = 'public.bodyparts'::regclass",
-            &[],
-        )
-        .await?;
-    Ok(row.is_some_and(|r| r.get(0)))
-}
-
 async fn plan(client: &Client, mode: Mode) -> Result<Vec<Step>, StoreError> {
     let present = present(client).await?;
-    let on_arrival = vectors_on_arrival(client).await?;
     let mut steps = Vec::new();
     match mode {
         Mode::MostlyWriting => {
-            if on_arrival {
-                steps.push(Step::Sql(
-                    "ALTER TABLE bodyparts DISABLE TRIGGER bodyparts_search_tsv".into(),
-                ));
-            }
             for (name, _) in READ_INDEXES.iter().filter(|(n, _)| present.contains(n)) {
                 steps.push(Step::Sql(format!("DROP INDEX CONCURRENTLY {name}")));
             }
         }
         Mode::MostlyReading => {
-            if !on_arrival {
-                steps.push(Step::Sql(
-                    "ALTER TABLE bodyparts ENABLE TRIGGER bodyparts_search_tsv".into(),
-                ));
-            }
             let gaps: bool = client
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM bodyparts WHERE search_tsv IS NULL AND text IS NOT NULL)",

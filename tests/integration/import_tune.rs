@@ -1,7 +1,7 @@
 //! `aox tune database mostly-writing|mostly-reading` around a big import:
-//! the search indexes go and come back valid and identical, full-text
-//! vectors skipped during the import are filled in, and the trigger that
-//! computes them is switched off and on again.
+//! the search indexes go and come back valid and identical, and the
+//! full-text vectors missing after the import are filled in; parts stored
+//! later get theirs from the servers' filler, through the runtime role.
 
 use std::collections::BTreeMap;
 
@@ -30,19 +30,6 @@ async fn indexes(client: &tokio_postgres::Client) -> BTreeMap<String, (bool, Str
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect()
-}
-
-/// The trigger's pg_trigger.tgenabled: 'O' on, 'D' off.
-async fn trigger(client: &tokio_postgres::Client) -> String {
-    client
-        .query_one(
-            "SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'bodyparts_search_tsv' \
-             AND tgrelid = 'public.bodyparts'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
 
 /// Body parts with text: (how many, how many lack a vector, how many have a
@@ -84,32 +71,25 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
     let installed = indexes(&owner).await;
     assert_eq!(installed.len(), 5, "{installed:?}");
     assert!(installed.values().all(|(valid, _)| *valid));
-    assert_eq!(trigger(&owner).await, "O");
 
     // -n says what it would do and does nothing.
     let out = tune(&db, &["-n", "mostly-writing"]);
-    assert!(
-        out.contains("ALTER TABLE bodyparts DISABLE TRIGGER bodyparts_search_tsv"),
-        "{out}"
-    );
     for name in SEARCH_INDEXES {
         assert!(
             out.contains(&format!("DROP INDEX CONCURRENTLY {name}")),
             "{out}"
         );
     }
-    assert_eq!(last_line(&out), "Dry run: 6 statements not run", "{out}");
+    assert_eq!(last_line(&out), "Dry run: 5 statements not run", "{out}");
     assert_eq!(indexes(&owner).await, installed);
-    assert_eq!(trigger(&owner).await, "O");
 
     let out = tune(&db, &["mostly-writing"]);
-    assert_eq!(last_line(&out), "Ran 6 statements", "{out}");
+    assert_eq!(last_line(&out), "Ran 5 statements", "{out}");
     assert!(indexes(&owner).await.is_empty());
-    assert_eq!(trigger(&owner).await, "D");
     let out = tune(&db, &["mostly-writing"]);
     assert!(last_line(&out).starts_with("Nothing to do"), "{out}");
 
-    // An import while tuned for writing stores no vectors.
+    // An import stores no vectors.
     let dir = tempfile::tempdir().unwrap();
     let mbox = dir.path().join("a.mbox");
     write_mbox(
@@ -128,10 +108,6 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
 
     // -n for reading: the plan, nothing done.
     let out = tune(&db, &["-n", "mostly-reading"]);
-    assert!(
-        out.contains("ALTER TABLE bodyparts ENABLE TRIGGER bodyparts_search_tsv"),
-        "{out}"
-    );
     assert!(out.contains("UPDATE bodyparts SET search_tsv"), "{out}");
     for name in SEARCH_INDEXES {
         assert!(
@@ -141,7 +117,6 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
     }
     assert!(last_line(&out).starts_with("Dry run: "), "{out}");
     assert!(indexes(&owner).await.is_empty());
-    assert_eq!(trigger(&owner).await, "D");
     assert_eq!(vectors(&owner).await.1, with_text);
 
     let v = json(&db.aox(&["--json", "tune", "database", "mostly-reading"]));
@@ -152,7 +127,6 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
         installed,
         "the rebuilt indexes differ from the installed ones (or are invalid)"
     );
-    assert_eq!(trigger(&owner).await, "O");
     assert_eq!(vectors(&owner).await, (with_text, 0, 0));
 
     let out = tune(&db, &["mostly-reading"]);
@@ -160,7 +134,8 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
     let out = tune(&db, &["-n", "mostly-reading"]);
     assert!(last_line(&out).starts_with("Nothing to do"), "{out}");
 
-    // Tuned for reading again, new parts get their vectors on arrival.
+    // Parts stored now wait for the filler, which the runtime role runs
+    // through fill_search_vectors, a batch at a time.
     let more = dir.path().join("b.mbox");
     write_mbox(
         &more,
@@ -168,7 +143,36 @@ async fn tune_for_writing_then_reading_rebuilds_indexes_and_fills_vectors() {
         "Mon Jan  2 15:04:05 2006",
     );
     import_json(&db, "alice", "Archive", &[&more]);
-    let (total, missing, wrong) = vectors(&owner).await;
+    let (total, missing, _) = vectors(&owner).await;
     assert!(total >= with_text + 10);
-    assert_eq!((missing, wrong), (0, 0));
+    assert_eq!(missing, total - with_text);
+    let runtime = db.runtime().await;
+    assert_eq!(
+        archiveopteryx::store::vectors::pending(&runtime)
+            .await
+            .unwrap(),
+        missing
+    );
+    let first = archiveopteryx::store::vectors::fill_batch(&runtime, 4)
+        .await
+        .unwrap();
+    assert_eq!(first, 4);
+    let rest = archiveopteryx::store::vectors::fill_batch(&runtime, 1000)
+        .await
+        .unwrap();
+    assert_eq!(i64::from(first + rest), missing);
+    assert_eq!(vectors(&owner).await, (total, 0, 0));
+    assert_eq!(
+        archiveopteryx::store::vectors::fill_batch(&runtime, 1000)
+            .await
+            .unwrap(),
+        0
+    );
+    // The runtime role writes vectors only through the function.
+    assert!(
+        runtime
+            .execute("UPDATE bodyparts SET search_tsv = NULL", &[])
+            .await
+            .is_err()
+    );
 }

@@ -38,6 +38,7 @@ mod postfix;
 mod privileges;
 mod retention;
 mod schema_revision;
+mod search_vectors;
 mod server;
 mod slapd_support;
 mod store_delivery;

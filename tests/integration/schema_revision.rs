@@ -115,7 +115,10 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
         crate::harness::stdout(&out)
     );
     let check = db.superuser().await;
-    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(2));
+    assert_eq!(
+        schema::current_revision(&check).await.unwrap(),
+        Some(REVISION)
+    );
     let options: Vec<String> = check
         .query_one(
             "SELECT reloptions::text[] FROM pg_class WHERE relname = 'mailbox_entries'",
@@ -164,5 +167,65 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
             "mailbox_entries_pkey",
             "mailbox_entries_user_id_message_id_fkey"
         ]
+    );
+}
+
+#[tokio::test]
+async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
+    let db = TestDb::new().await;
+    // Put back revision 2's shape of what step 3 changes.
+    db.owner()
+        .await
+        .batch_execute(
+            "DROP FUNCTION fill_search_vectors(integer); \
+             DROP INDEX bodyparts_vector_pending; \
+             CREATE FUNCTION bodyparts_set_search_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ \
+               BEGIN IF NEW.text IS NOT NULL THEN NEW.search_tsv := bodypart_tsvector(NEW.text); \
+               END IF; RETURN NEW; END; $$; \
+             CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts \
+               FOR EACH ROW EXECUTE FUNCTION bodyparts_set_search_tsv(); \
+             UPDATE mailstore SET revision = 2;",
+        )
+        .await
+        .unwrap();
+    harness::assert_refused(&run_server(&db), "aox upgrade schema");
+
+    let out = db.aox(&["upgrade", "schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let check = db.superuser().await;
+    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(3));
+    let triggers: i64 = check
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bodyparts'::regclass AND NOT tgisinternal",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(triggers, 0);
+    let pending: Vec<(String, bool)> = check
+        .query(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'bodyparts_vector_pending'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(pending[0].1, "{pending:?}");
+    assert!(
+        pending[0].0.contains("search_tsv IS NULL") && pending[0].0.contains("text IS NOT NULL"),
+        "{pending:?}"
+    );
+    // The privileges were reconciled: the runtime role may fill vectors.
+    let runtime = db.runtime().await;
+    assert_eq!(
+        archiveopteryx::store::vectors::fill_batch(&runtime, 10)
+            .await
+            .unwrap(),
+        0
     );
 }

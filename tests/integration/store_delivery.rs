@@ -58,30 +58,40 @@ async fn aliases_resolve_case_insensitively_and_subaddresses_only_when_enabled()
     let lists = target(&db, "alice", "Lists").await;
     let rt = db.runtime().await;
     assert_eq!(
-        resolve(&rt, "ALICE@example.ORG", false).await.unwrap(),
+        resolve(&rt, None, "ALICE@example.ORG", false)
+            .await
+            .unwrap(),
         Some(inbox)
     );
     assert_eq!(
-        resolve(&rt, "lists@example.org", false).await.unwrap(),
-        Some(lists)
-    );
-    assert_eq!(
-        resolve(&rt, "alice+x@example.org", false).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        resolve(&rt, "alice+x@example.org", true).await.unwrap(),
-        Some(inbox)
-    );
-    // An explicit alias with a tag wins over the tagless address.
-    assert_eq!(
-        resolve(&rt, "alice+special@example.org", true)
+        resolve(&rt, None, "lists@example.org", false)
             .await
             .unwrap(),
         Some(lists)
     );
     assert_eq!(
-        resolve(&rt, "nobody@example.org", true).await.unwrap(),
+        resolve(&rt, None, "alice+x@example.org", false)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        resolve(&rt, None, "alice+x@example.org", true)
+            .await
+            .unwrap(),
+        Some(inbox)
+    );
+    // An explicit alias with a tag wins over the tagless address.
+    assert_eq!(
+        resolve(&rt, None, "alice+special@example.org", true)
+            .await
+            .unwrap(),
+        Some(lists)
+    );
+    assert_eq!(
+        resolve(&rt, None, "nobody@example.org", true)
+            .await
+            .unwrap(),
         None
     );
 
@@ -92,7 +102,9 @@ async fn aliases_resolve_case_insensitively_and_subaddresses_only_when_enabled()
         .await
         .unwrap();
     assert_eq!(
-        resolve(&rt, "alice@example.org", false).await.unwrap(),
+        resolve(&rt, None, "alice@example.org", false)
+            .await
+            .unwrap(),
         None
     );
 }
