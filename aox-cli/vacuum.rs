@@ -24,6 +24,12 @@ pub struct Vacuum {
     #[arg(long, value_name = "ROWS", default_value_t = 5000,
           value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     batch: i64,
+    /// Percent of the time the vacuum works: after each batch it rests in
+    /// proportion (50: as long as the batch took; 100: never), so sessions'
+    /// reads are not starved by its writes.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    duty: u8,
 }
 
 /// Runs the vacuum.
@@ -34,6 +40,7 @@ pub async fn run(ctx: &Ctx, args: Vacuum) -> anyhow::Result<()> {
         undelete_days: args.undelete_time.unwrap_or_else(|| config.undelete_time()),
         dry_run: args.dry_run,
         batch: args.batch,
+        duty: args.duty,
         actor: actor(),
     };
     let r = vacuum::run(&mut client, &options).await?;

@@ -146,7 +146,9 @@ pub(super) async fn apply(
         let mut expunged = 0;
         for ((user, mailbox), uids) in by_mailbox {
             for chunk in chunks(&UidSet::from_values(uids), options.batch) {
+                let started = std::time::Instant::now();
                 expunged += expunge_chunk(client, user, mailbox, &chunk).await?;
+                options.rest_after(started).await;
             }
         }
         if expunged > 0 {

@@ -4,6 +4,8 @@
 //! key, so one vacuum reads each table once, and selects `FOR UPDATE SKIP
 //! LOCKED`, so it never waits for (or on) a delivery that holds a row.
 
+use std::time::Instant;
+
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
@@ -40,6 +42,7 @@ pub(super) async fn tombstones(
     );
     let mut after = (0i64, 0i64, 0i64);
     loop {
+        let started = Instant::now();
         let row = client
             .query_opt(
                 sql.as_str(),
@@ -56,6 +59,7 @@ pub(super) async fn tombstones(
         let Some(row) = row else { break };
         report.tombstones += row.try_get::<_, i64>(0)?.unsigned_abs();
         after = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        options.rest_after(started).await;
     }
     Ok(())
 }
@@ -93,6 +97,7 @@ pub(super) async fn messages(
     );
     let mut after = (0i64, 0i64);
     loop {
+        let started = Instant::now();
         let tx = client.transaction().await?;
         let rows = tx
             .query(select.as_str(), &[&after.0, &after.1, &options.batch])
@@ -115,6 +120,7 @@ pub(super) async fn messages(
             }
             Err(e) => return Err(e.into()),
         }
+        options.rest_after(started).await;
     }
     Ok(())
 }
@@ -137,6 +143,7 @@ pub(super) async fn bodyparts(
     );
     let mut after: Vec<u8> = Vec::new();
     loop {
+        let started = Instant::now();
         let tx = client.transaction().await?;
         let rows = tx.query(select.as_str(), &[&after, &options.batch]).await?;
         let Some(last) = rows.last() else {
@@ -157,6 +164,7 @@ pub(super) async fn bodyparts(
             }
             Err(e) => return Err(e.into()),
         }
+        options.rest_after(started).await;
     }
     Ok(())
 }
