@@ -25,6 +25,8 @@
 # setup's INBOX is left half expunged and vacuumed, so re-import it before
 # using it for bench/imap.sh again (delete its `imported` marker).
 # SKIP_EXPUNGE=1 reruns the vacuum on a setup a failed run already expunged.
+# VACUUM_ARGS adds options to `aox vacuum` (e.g. "--duty 100" for no rests
+# between batches); the table's vacuum row shows them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 n="${1:-20000}"
@@ -123,6 +125,8 @@ else
     done
 fi
 aox="$bin/aox -c $run/archiveopteryx.conf"
+# A setup made by an older build may be at an older schema revision.
+$aox upgrade schema >&2
 
 "$bin/archiveopteryx" -c "$run/archiveopteryx.conf" 2>"$run/server.log" &
 pid=$!
@@ -180,16 +184,18 @@ fi
 log "vacuum while the client loops"
 client busy
 start=$(now)
-$aox --json vacuum --undelete-time 0 >"$run/vacuum.json"
+# shellcheck disable=SC2086  # VACUUM_ARGS is words on purpose
+$aox --json vacuum --undelete-time 0 ${VACUUM_ARGS:-} >"$run/vacuum.json"
 end=$(now)
 touch "$run/busy.stop"
 wait "$client_pid"
 kill -INT "$pid"
 wait "$pid" || true
 
-python3 - "$dir" "$run" "$start" "$end" "$n" <<'EOF'
+python3 - "$dir" "$run" "$start" "$end" "$n" "${VACUUM_ARGS:-}" <<'EOF'
 import json, sys
 d, run, start, end, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+args = (" " + sys.argv[6]) if sys.argv[6] else ""
 imp = [float(x) for x in open(f"{d}/import.times").read().split()]
 exp = json.load(open(f"{run}/expunge.json"))
 vac = json.load(open(f"{run}/vacuum.json"))
@@ -202,7 +208,7 @@ table = [
     ("import (once, before the runs)", f"{n:,} messages", f"{imp[1] - imp[0]:.1f} s", rowsf(n, imp[1] - imp[0])),
     ("UID STORE +FLAGS.SILENT (\\Deleted), lower half", f"{exp['entries']:,} entries", f"{exp['store_s']:.2f} s", rowsf(exp['entries'], exp['store_s'])),
     ("UID EXPUNGE, lower half", f"{exp['entries']:,} entries", f"{exp['expunge_s']:.2f} s", rowsf(exp['entries'], exp['expunge_s'])),
-    ("aox vacuum --undelete-time 0", f"{rows:,} rows", f"{vt:.2f} s", rowsf(rows, vt)),
+    (f"aox vacuum --undelete-time 0{args}", f"{rows:,} rows", f"{vt:.2f} s", rowsf(rows, vt)),
     ("  tombstones / messages / parts", f"{vac['tombstones']:,} / {vac['messages']:,} / {vac['parts']:,}", "", ""),
     ("  body-part bytes freed", f"{vac['bytes']:,}", "", ""),
     ("  batches skipped (in use)", f"{vac['skipped_batches']}", "", ""),
