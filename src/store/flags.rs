@@ -338,30 +338,69 @@ async fn store_flags_reporting(
         // (readers keep only entries with a newer modseq).
         let filter = UidFilter::new(uids, "o", 4);
         let (ranges, in_ranges) = filter.update_ranges();
-        let sql = format!(
-            "WITH u AS ( \
-               UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
-               FROM (SELECT 1) AS one{ranges} \
-               WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value} \
-               RETURNING o.uid) \
-             SELECT c.n, c.low, c.high, \
-                    CASE WHEN c.n > 0 AND (c.n < {SORTED_RUNS_UP_TO} OR 2 * c.n < c.high - c.low + 1) \
-                      THEN ({RUNS_OF_U}) END \
-             FROM (SELECT count(*) AS n, min(uid) AS low, max(uid) AS high FROM u) AS c"
-        );
-        let row = tx
-            .query_one(&sql, &filter.params(&[&user, &mailbox, &modseq]))
-            .await?;
-        let written: i64 = row.try_get(0)?;
-        let bounds: (Option<i64>, Option<i64>) = (row.try_get(1)?, row.try_get(2)?);
-        let runs: Option<Vec<i64>> = row.try_get(3)?;
-        let changed_uids = match (runs, bounds) {
-            (Some(runs), _) => run_bounds(&runs)?,
-            (None, (Some(low), Some(high))) => uids.intersection(&UidSet::from_ranges(vec![(
-                to_u32(low, "uid")?,
-                to_u32(high, "uid")?,
-            )])),
-            _ => UidSet::new(),
+        let span = match u32::try_from(locked.uidnext - 1) {
+            Ok(0) => UidSet::new(),
+            last => uids.intersection(&UidSet::from_ranges(vec![(1, last.unwrap_or(u32::MAX))])),
+        };
+        let (written, changed_uids) = if span.len() >= SORTED_RUNS_UP_TO.unsigned_abs() {
+            // Many: a plain UPDATE, its count from the command tag. Handing
+            // a million written UIDs back through RETURNING to count them
+            // and find their bounds cost up to a second. The log takes the
+            // set clipped to the mailbox's UIDs when at least half of it
+            // was written (a reader keeps only newer modseqs); otherwise
+            // the written rows, which alone carry this modseq, are found
+            // again and sorted into runs.
+            let update = format!(
+                "UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
+                 FROM (SELECT 1) AS one{ranges} \
+                 WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value}"
+            );
+            let written = tx
+                .execute(&update, &filter.params(&[&user, &mailbox, &modseq]))
+                .await?;
+            let changed = if written == 0 {
+                UidSet::new()
+            } else if 2 * written >= span.len() {
+                span
+            } else {
+                let runs = format!(
+                    "WITH u AS (SELECT o.uid FROM mailbox_entries o{ranges} \
+                     WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.modseq = $3) \
+                     {RUNS_OF_U}"
+                );
+                let row = tx
+                    .query_one(&runs, &filter.params(&[&user, &mailbox, &modseq]))
+                    .await?;
+                run_bounds(&row.try_get::<_, Option<Vec<i64>>>(0)?.unwrap_or_default())?
+            };
+            (i64::try_from(written).unwrap_or(i64::MAX), changed)
+        } else {
+            let sql = format!(
+                "WITH u AS ( \
+                   UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
+                   FROM (SELECT 1) AS one{ranges} \
+                   WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value} \
+                   RETURNING o.uid) \
+                 SELECT c.n, c.low, c.high, \
+                        CASE WHEN c.n > 0 AND (c.n < {SORTED_RUNS_UP_TO} OR 2 * c.n < c.high - c.low + 1) \
+                          THEN ({RUNS_OF_U}) END \
+                 FROM (SELECT count(*) AS n, min(uid) AS low, max(uid) AS high FROM u) AS c"
+            );
+            let row = tx
+                .query_one(&sql, &filter.params(&[&user, &mailbox, &modseq]))
+                .await?;
+            let written: i64 = row.try_get(0)?;
+            let bounds: (Option<i64>, Option<i64>) = (row.try_get(1)?, row.try_get(2)?);
+            let runs: Option<Vec<i64>> = row.try_get(3)?;
+            let changed = match (runs, bounds) {
+                (Some(runs), _) => run_bounds(&runs)?,
+                (None, (Some(low), Some(high))) => uids.intersection(&UidSet::from_ranges(vec![(
+                    to_u32(low, "uid")?,
+                    to_u32(high, "uid")?,
+                )])),
+                _ => UidSet::new(),
+            };
+            (written, changed)
         };
         let sign = if value { 1 } else { -1 };
         let (unseen, deleted) = match column {

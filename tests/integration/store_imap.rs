@@ -1209,3 +1209,91 @@ async fn statements_on_a_just_copied_mailbox_read_each_entry_a_bounded_number_of
     assert_counters_exact(&c, archive).await;
     assert_counters_exact(&c, inbox).await;
 }
+
+/// A one-flag STORE over at least 100,000 UIDs takes its count from the
+/// UPDATE's command tag: the counters stay exact, and the change log names
+/// the whole set when most of it changed, exactly the changed runs when few
+/// did.
+#[tokio::test]
+async fn one_flag_store_over_a_big_set_logs_the_set_when_dense_and_the_runs_when_sparse() {
+    let db = TestDb::new().await;
+    let (user, inbox, _) = alice(&db).await;
+    let mut rt = db.runtime().await;
+    fill(&db, &mut rt, user, inbox, 120_000).await;
+    let dense = archiveopteryx::store::flags::store_flags_silent(
+        &mut rt,
+        user,
+        inbox,
+        &UidSet::everything(),
+        FlagOp::Add,
+        &[Flag::Seen],
+    )
+    .await
+    .unwrap();
+    assert_counters_exact(&rt, inbox).await;
+    assert_eq!(
+        mailbox_state(&rt, user, "INBOX")
+            .await
+            .unwrap()
+            .unseen_count,
+        0
+    );
+    let log = changes_log(&rt, inbox).await;
+    let at: Vec<_> = log.iter().filter(|c| c.0 == dense.modseq as i64).collect();
+    assert_eq!(
+        at,
+        vec![&(dense.modseq as i64, "flags".to_owned(), 1, 120_000)]
+    );
+
+    // 700 entries in two runs become unseen, then 1:* marks them read
+    // again: only they are written, and the log names their runs.
+    for uids in [
+        UidSet::from_ranges([(200, 399)]),
+        UidSet::from_ranges([(5001, 5500)]),
+    ] {
+        archiveopteryx::store::flags::store_flags_silent(
+            &mut rt,
+            user,
+            inbox,
+            &uids,
+            FlagOp::Remove,
+            &[Flag::Seen],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        mailbox_state(&rt, user, "INBOX")
+            .await
+            .unwrap()
+            .unseen_count,
+        700
+    );
+    let sparse = archiveopteryx::store::flags::store_flags_silent(
+        &mut rt,
+        user,
+        inbox,
+        &UidSet::from_ranges([(1, 200_000)]),
+        FlagOp::Add,
+        &[Flag::Seen],
+    )
+    .await
+    .unwrap();
+    assert_counters_exact(&rt, inbox).await;
+    assert_eq!(
+        mailbox_state(&rt, user, "INBOX")
+            .await
+            .unwrap()
+            .unseen_count,
+        0
+    );
+    let log = changes_log(&rt, inbox).await;
+    let at: Vec<_> = log.iter().filter(|c| c.0 == sparse.modseq as i64).collect();
+    assert_eq!(
+        at,
+        vec![
+            &(sparse.modseq as i64, "flags".to_owned(), 200, 399),
+            &(sparse.modseq as i64, "flags".to_owned(), 5001, 5500)
+        ]
+    );
+}
