@@ -10,7 +10,7 @@
 # Setup is kept in $BENCH_DATA (default /var/tmp/aox-bench) and reused, because
 # importing a million messages takes hours; a marker file says it is done:
 #   archiveopteryx  imap-<archive name>/: a private PostgreSQL cluster (initdb
-#                   as in dev mode: trust on the socket, fsync on, defaults
+#                   as in dev mode: trust on the socket, fsync on, shared_buffers a quarter of memory up to 8 GB as dev mode sets it, defaults
 #                   otherwise) on a free port, aox-installer, the config with
 #                   IMAP on 127.0.0.1:$AOX_PORT (default 11143, so that dev
 #                   mode's 1143 stays free), user "bench"; then
@@ -77,6 +77,7 @@ listen_addresses = '127.0.0.1'
 port = $(free_port)
 unix_socket_directories = '$pgdata'
 max_connections = 200
+shared_buffers = $(awk '/^MemTotal:/ {m = int($2 / 4096); print (m < 128 ? 128 : (m > 8192 ? 8192 : m))}' /proc/meminfo)MB
 password_encryption = 'scram-sha-256'
 EOF
     fi

@@ -6,7 +6,7 @@
 #   ../shared/corpus/gen-mbox.py -n N -s 13 --max-attachment 4000
 # Setup lives in $BENCH_DATA/vacuum-N (BENCH_DATA defaults to /var/tmp/aox-bench)
 # and is reused: a private PostgreSQL cluster (initdb as in dev mode: trust on
-# the socket, fsync on, defaults otherwise) on a free port, aox-installer, user
+# the socket, fsync on, shared_buffers a quarter of memory up to 8 GB as dev mode sets it, defaults otherwise) on a free port, aox-installer, user
 # "bench", and ARCHIVE imported once into the database `archiveopteryx`, which
 # then only serves as the template. Each run works on a fresh copy of it
 # (CREATE DATABASE … TEMPLATE), so a run never sees an earlier run's vacuum:
@@ -69,6 +69,7 @@ listen_addresses = '127.0.0.1'
 port = $(free_port)
 unix_socket_directories = '$pgdata'
 max_connections = 200
+shared_buffers = $(awk '/^MemTotal:/ {m = int($2 / 4096); print (m < 128 ? 128 : (m > 8192 ? 8192 : m))}' /proc/meminfo)MB
 password_encryption = 'scram-sha-256'
 EOF
 fi

@@ -427,6 +427,36 @@ fn settings_round_trip() {
 }
 
 #[test]
+fn a_cluster_that_keeps_mail_gets_a_quarter_of_memory_for_shared_buffers() {
+    assert_eq!(conf::shared_buffers_mb(23_000), 5_750);
+    assert_eq!(conf::shared_buffers_mb(256), 128);
+    assert_eq!(conf::shared_buffers_mb(64_000), 8_192);
+    let durable = conf::Settings {
+        port: 54321,
+        socket_dir: PathBuf::from("/tmp/d"),
+        fsync: true,
+    };
+    let text = durable.render().unwrap();
+    match conf::memory_mb() {
+        Some(mb) => assert!(
+            text.contains(&format!(
+                "shared_buffers = {}MB\n",
+                conf::shared_buffers_mb(mb)
+            )),
+            "{text}"
+        ),
+        None => assert!(!text.contains("shared_buffers"), "{text}"),
+    }
+    assert_eq!(conf::Settings::parse(&text).unwrap(), durable);
+    // Test clusters keep PostgreSQL's default.
+    let throwaway = conf::Settings {
+        fsync: false,
+        ..durable
+    };
+    assert!(!throwaway.render().unwrap().contains("shared_buffers"));
+}
+
+#[test]
 fn socket_path_limit() {
     let short = Path::new("/var/lib/aox");
     assert_eq!(conf::choose_socket_dir(short, 5432), short);
