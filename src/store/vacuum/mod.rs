@@ -22,10 +22,10 @@
 //! that window, the delivery's foreign-key check fails and `inject` retries
 //! the whole transaction, which then stores the row afresh.
 //!
-//! Between batches the vacuum rests in proportion to the work the batch
-//! took (`duty`, like PostgreSQL's own cost-based vacuum delay): what it
-//! writes competes for the disk with what sessions read, and a client's
-//! slowest command during a vacuum was a cold read, not a lock wait.
+//! Between batches the vacuum can rest in proportion to the work the batch
+//! took (`duty`, like PostgreSQL's own cost-based vacuum delay), for a
+//! server whose sessions' reads suffer from its writes: a client's slowest
+//! command during a vacuum was a cold read, not a lock wait.
 
 mod dry_run;
 mod policies;
