@@ -33,10 +33,15 @@ pub const STEPS: &[Step] = &[
         file: "0003-search-vectors-after-storing.sql",
         sql: include_str!("../../schema/0003-search-vectors-after-storing.sql"),
     },
+    Step {
+        revision: 4,
+        file: "0004-expunged-ranges-for-select.sql",
+        sql: include_str!("../../schema/0004-expunged-ranges-for-select.sql"),
+    },
 ];
 
 /// The revision this build of the programs speaks.
-pub const REVISION: i32 = 3;
+pub const REVISION: i32 = 4;
 
 /// A step whose first line is this runs outside a transaction, statement by
 /// statement (for CREATE INDEX CONCURRENTLY).

@@ -259,6 +259,50 @@ impl UidFilter {
     }
 }
 
+/// Most 'expunged' ranges worth reading instead of every UID.
+const EXPUNGED_RANGES_UP_TO: i64 = 100_000;
+
+/// The mailbox's UIDs as `[low, high]` minus the ranges its change log
+/// says were removed: UIDs are consecutive and never reused, and every
+/// removal logs what it removed, so no present UID is in such a range.
+/// Trusted only when it has exactly `message_count` UIDs (then the sets
+/// are equal); None otherwise (a UID was skipped, or the log is too long
+/// to be worth it), and the caller reads every UID.
+async fn span_less_expunged(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: i64,
+    state: &MailboxState,
+    low: i64,
+    high: i64,
+) -> Result<Option<UidSet>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT uid_low, uid_high FROM mailbox_changes \
+             WHERE user_id = $1 AND mailbox_id = $2 AND kind = 'expunged' \
+               AND uid_low <= $4 AND uid_high >= $3 \
+             LIMIT $5",
+            &[
+                &user,
+                &state.mailbox,
+                &low,
+                &high,
+                &(EXPUNGED_RANGES_UP_TO + 1),
+            ],
+        )
+        .await?;
+    if i64::try_from(rows.len()).unwrap_or(i64::MAX) > EXPUNGED_RANGES_UP_TO {
+        return Ok(None);
+    }
+    let clip = |v: i64| u32::try_from(v.clamp(1, i64::from(u32::MAX))).unwrap_or(u32::MAX);
+    let mut gone = Vec::with_capacity(rows.len());
+    for r in &rows {
+        gone.push((clip(r.try_get(0)?), clip(r.try_get(1)?)));
+    }
+    let uids = UidSet::from_ranges([(to_u32(low, "uid")?, to_u32(high, "uid")?)])
+        .difference(&UidSet::from_ranges(gone));
+    Ok((uids.len() == state.message_count).then_some(uids))
+}
+
 /// Opens `name` for a session (RFC 9051 §6.3.2 SELECT, §6.3.3 EXAMINE).
 ///
 /// Counters, UIDs, the first unseen UID and the keywords are read in one
@@ -304,17 +348,20 @@ pub async fn select(
         {
             UidSet::from_ranges([(to_u32(low, "uid")?, to_u32(high, "uid")?)])
         }
-        _ => {
-            let rows = tx
-                .query(
-                    &islands_sql(
-                        "SELECT uid FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2",
-                    ),
-                    &[&user, &state.mailbox],
-                )
-                .await?;
-            islands(&rows)?
-        }
+        (Some(low), Some(high)) => match span_less_expunged(&tx, user, &state, low, high).await? {
+            Some(uids) => uids,
+            None => {
+                let rows = tx
+                        .query(
+                            &islands_sql(
+                                "SELECT uid FROM mailbox_entries WHERE user_id = $1 AND mailbox_id = $2",
+                            ),
+                            &[&user, &state.mailbox],
+                        )
+                        .await?;
+                islands(&rows)?
+            }
+        },
     };
     // The counter says whether looking is worth it; the primary key walk
     // stops at the first unseen entry.

@@ -193,7 +193,10 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
     let out = db.aox(&["upgrade", "schema"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let check = db.superuser().await;
-    assert_eq!(schema::current_revision(&check).await.unwrap(), Some(3));
+    assert_eq!(
+        schema::current_revision(&check).await.unwrap(),
+        Some(REVISION)
+    );
     let triggers: i64 = check
         .query_one(
             "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bodyparts'::regclass AND NOT tgisinternal",

@@ -1297,3 +1297,68 @@ async fn one_flag_store_over_a_big_set_logs_the_set_when_dense_and_the_runs_when
         ]
     );
 }
+
+/// The UIDs as they are, read the slow way.
+async fn present_uids(client: &Client, mailbox: i64) -> UidSet {
+    let rows = client
+        .query(
+            "SELECT uid FROM mailbox_entries WHERE mailbox_id = $1",
+            &[&mailbox],
+        )
+        .await
+        .unwrap();
+    UidSet::from_values(rows.iter().map(|r| r.get::<_, i64>(0) as u32))
+}
+
+/// SELECT takes a mailbox's UIDs as its span minus the logged expunged
+/// ranges, and only when that has exactly message_count UIDs: a UID never
+/// handed out, or an entry removed without a log row, sends it back to
+/// reading every UID, and the answer is exact either way.
+#[tokio::test]
+async fn select_with_holes_is_exact_from_the_log_and_when_the_log_cannot_be_trusted() {
+    let db = TestDb::new().await;
+    let (user, inbox, archive) = alice(&db).await;
+    let mut rt = db.runtime().await;
+    let batch: Vec<NewMessage> = (0..40)
+        .map(|i| {
+            let flags = if i % 7 == 3 { DELETED } else { NONE };
+            message(&i.to_string(), flags, &[])
+        })
+        .collect();
+    put(&mut rt, user, inbox, batch).await;
+    expunge(&mut rt, user, inbox, None, user, "expunge")
+        .await
+        .unwrap();
+    move_messages(&mut rt, user, inbox, &set(&[(20, 25), (38, 38)]), archive)
+        .await
+        .unwrap();
+    let s = select(&mut rt, user, "INBOX", true).await.unwrap();
+    assert_eq!(s.uids, present_uids(&rt, inbox).await);
+    assert_eq!(s.uids.len(), s.state.message_count);
+    assert!(s.uids.ranges().len() > 4, "{:?}", s.uids);
+
+    // A UID never handed out: the span has one more than the mailbox.
+    let owner = db.owner().await;
+    owner
+        .execute(
+            "UPDATE mailboxes SET uidnext = uidnext + 3 WHERE id = $1",
+            &[&inbox],
+        )
+        .await
+        .unwrap();
+    put(&mut rt, user, inbox, vec![message("late", NONE, &[])]).await;
+    let s = select(&mut rt, user, "INBOX", true).await.unwrap();
+    assert_eq!(s.uids, present_uids(&rt, inbox).await);
+
+    // An entry removed behind the log's back.
+    owner
+        .batch_execute(&format!(
+            "DELETE FROM mailbox_entries WHERE mailbox_id = {inbox} AND uid = 2; \
+             UPDATE mailboxes SET message_count = message_count - 1 WHERE id = {inbox}"
+        ))
+        .await
+        .unwrap();
+    let s = select(&mut rt, user, "INBOX", true).await.unwrap();
+    assert_eq!(s.uids, present_uids(&rt, inbox).await);
+    assert!(!s.uids.contains(2));
+}
