@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::inject::{
     Cache, Entry, EntryAudit, EntryGroup, Locked, NewMessage, add_entries, keyword_ids,
-    keyword_list, lost_a_race, stmt, store_bodyparts, store_messages,
+    keyword_list, lost_a_race, prepare, stmt, store_bodyparts, store_messages,
 };
 
 /// Where an address delivers to.
@@ -51,10 +51,7 @@ pub async fn resolve(
                JOIN users u ON u.id = a.user_id AND NOT u.disabled \
                JOIN mailboxes m ON m.user_id = a.user_id AND m.id = a.mailbox_id AND NOT m.deleted \
                ORDER BY c.ord LIMIT 1";
-    let statement = match cache {
-        Some(c) => c.prepare(client, sql).await?,
-        None => client.prepare(sql).await?,
-    };
+    let statement = prepare(client, cache, sql).await?;
     let row = client.query_opt(&statement, &[&candidates]).await?;
     Ok(row.map(|r| Target {
         user: r.get(0),

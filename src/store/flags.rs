@@ -342,6 +342,11 @@ async fn store_flags_reporting(
             Ok(0) => UidSet::new(),
             last => uids.intersection(&UidSet::from_ranges(vec![(1, last.unwrap_or(u32::MAX))])),
         };
+        let update = format!(
+            "UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
+             FROM (SELECT 1) AS one{ranges} \
+             WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value}"
+        );
         let (written, changed_uids) = if span.len() >= SORTED_RUNS_UP_TO.unsigned_abs() {
             // Many: a plain UPDATE, its count from the command tag. Handing
             // a million written UIDs back through RETURNING to count them
@@ -350,11 +355,6 @@ async fn store_flags_reporting(
             // was written (a reader keeps only newer modseqs); otherwise
             // the written rows, which alone carry this modseq, are found
             // again and sorted into runs.
-            let update = format!(
-                "UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
-                 FROM (SELECT 1) AS one{ranges} \
-                 WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value}"
-            );
             let written = tx
                 .execute(&update, &filter.params(&[&user, &mailbox, &modseq]))
                 .await?;
@@ -376,11 +376,7 @@ async fn store_flags_reporting(
             (i64::try_from(written).unwrap_or(i64::MAX), changed)
         } else {
             let sql = format!(
-                "WITH u AS ( \
-                   UPDATE mailbox_entries o SET {column} = {value}, modseq = $3 \
-                   FROM (SELECT 1) AS one{ranges} \
-                   WHERE o.user_id = $1 AND o.mailbox_id = $2{in_ranges} AND o.{column} <> {value} \
-                   RETURNING o.uid) \
+                "WITH u AS ({update} RETURNING o.uid) \
                  SELECT c.n, c.low, c.high, \
                         CASE WHEN c.n > 0 AND (c.n < {SORTED_RUNS_UP_TO} OR 2 * c.n < c.high - c.low + 1) \
                           THEN ({RUNS_OF_U}) END \

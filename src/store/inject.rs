@@ -164,9 +164,18 @@ pub(crate) async fn stmt(
     cache: Cache<'_>,
     sql: &str,
 ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    prepare(tx.client(), cache, sql).await
+}
+
+/// `sql` prepared on `client`, from `cache` when there is one.
+pub(crate) async fn prepare(
+    client: &tokio_postgres::Client,
+    cache: Cache<'_>,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
     match cache {
-        Some(c) => c.prepare(tx.client(), sql).await,
-        None => tx.prepare(sql).await,
+        Some(c) => c.prepare(client, sql).await,
+        None => client.prepare(sql).await,
     }
 }
 

@@ -49,26 +49,18 @@ pub async fn pending(client: &impl GenericClient) -> Result<i64, StoreError> {
         .get(0))
 }
 
-/// Whether the full-text index is there. `aox tune database mostly-writing`
-/// drops it for a big import; filling vectors then would only slow the
-/// import down, and `mostly-reading` fills them all before rebuilding it.
-async fn index_present(client: &impl GenericClient) -> Result<bool, StoreError> {
-    Ok(client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             WHERE c.relname = 'bodyparts_search' AND i.indisvalid)",
-            &[],
-        )
-        .await?
-        .get(0))
-}
-
 /// Fills batches until none is full, resting after each as long as it took
 /// (so the filler uses at most half of one connection's time). Returns how
 /// many parts it filled.
 async fn round(pool: &deadpool_postgres::Pool) -> Result<u64, StoreError> {
     let client = pool.get().await?;
-    if !index_present(&**client).await? {
+    // `aox tune database mostly-writing` drops the full-text index for a
+    // big import; filling vectors then would only slow the import down,
+    // and `mostly-reading` fills them all before rebuilding it.
+    if !super::tune::present(&client)
+        .await?
+        .contains(&"bodyparts_search")
+    {
         return Ok(0);
     }
     let mut filled = 0u64;

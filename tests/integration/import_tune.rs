@@ -34,7 +34,7 @@ async fn indexes(client: &tokio_postgres::Client) -> BTreeMap<String, (bool, Str
 
 /// Body parts with text: (how many, how many lack a vector, how many have a
 /// vector other than the one their text gives).
-async fn vectors(client: &tokio_postgres::Client) -> (i64, i64, i64) {
+pub(crate) async fn vectors(client: &tokio_postgres::Client) -> (i64, i64, i64) {
     let row = client
         .query_one(
             "SELECT count(*), count(*) FILTER (WHERE search_tsv IS NULL), \

@@ -92,33 +92,18 @@ async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
 async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
     let db = TestDb::new().await;
     // Put back revision 1's shape of what step 2 changes.
-    db.owner()
-        .await
-        .batch_execute(
-            "ALTER TABLE mailbox_entries SET (fillfactor = 85); \
+    let said = downgrade_then_upgrade(
+        &db,
+        "ALTER TABLE mailbox_entries SET (fillfactor = 85); \
              DROP INDEX mailbox_entries_message_place; \
              CREATE INDEX mailbox_entries_message ON mailbox_entries (user_id, message_id); \
              ALTER TABLE mailbox_entries ADD FOREIGN KEY (user_id, mailbox_id) \
                REFERENCES mailboxes (user_id, id); \
              UPDATE mailstore SET revision = 1;",
-        )
-        .await
-        .unwrap();
-    harness::assert_refused(&run_server(&db), "aox upgrade schema");
-
-    let out = db.aox(&["upgrade", "schema"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        crate::harness::stdout(&out).contains("0002-entries-for-bulk-work.sql")
-            || stderr(&out).contains("0002-entries-for-bulk-work.sql"),
-        "{}",
-        crate::harness::stdout(&out)
-    );
+    )
+    .await;
+    assert!(said.contains("0002-entries-for-bulk-work.sql"), "{said}");
     let check = db.superuser().await;
-    assert_eq!(
-        schema::current_revision(&check).await.unwrap(),
-        Some(REVISION)
-    );
     let options: Vec<String> = check
         .query_one(
             "SELECT reloptions::text[] FROM pg_class WHERE relname = 'mailbox_entries'",
@@ -174,10 +159,9 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
 async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
     let db = TestDb::new().await;
     // Put back revision 2's shape of what step 3 changes.
-    db.owner()
-        .await
-        .batch_execute(
-            "DROP FUNCTION fill_search_vectors(integer); \
+    let said = downgrade_then_upgrade(
+        &db,
+        "DROP FUNCTION fill_search_vectors(integer); \
              DROP INDEX bodyparts_vector_pending; \
              CREATE FUNCTION bodyparts_set_search_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ \
                BEGIN IF NEW.text IS NOT NULL THEN NEW.search_tsv := bodypart_tsvector(NEW.text); \
@@ -185,18 +169,13 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
              CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts \
                FOR EACH ROW EXECUTE FUNCTION bodyparts_set_search_tsv(); \
              UPDATE mailstore SET revision = 2;",
-        )
-        .await
-        .unwrap();
-    harness::assert_refused(&run_server(&db), "aox upgrade schema");
-
-    let out = db.aox(&["upgrade", "schema"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let check = db.superuser().await;
-    assert_eq!(
-        schema::current_revision(&check).await.unwrap(),
-        Some(REVISION)
+    )
+    .await;
+    assert!(
+        said.contains("0003-search-vectors-after-storing.sql"),
+        "{said}"
     );
+    let check = db.superuser().await;
     let triggers: i64 = check
         .query_one(
             "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bodyparts'::regclass AND NOT tgisinternal",
@@ -231,4 +210,54 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test]
+async fn upgrade_from_revision_3_indexes_the_expunged_ranges_select_reads() {
+    let db = TestDb::new().await;
+    let said = downgrade_then_upgrade(
+        &db,
+        "DROP INDEX mailbox_changes_expunged; UPDATE mailstore SET revision = 3;",
+    )
+    .await;
+    assert!(
+        said.contains("0004-expunged-ranges-for-select.sql"),
+        "{said}"
+    );
+    let index: Vec<(String, bool)> = db
+        .superuser()
+        .await
+        .query(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'mailbox_changes_expunged'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(index.len(), 1, "{index:?}");
+    assert!(index[0].1, "{index:?}");
+    assert!(
+        index[0].0.contains("WHERE (kind = 'expunged'::text)"),
+        "{index:?}"
+    );
+}
+
+/// Puts back an older revision's shape with `sql` (which also sets the
+/// revision), checks that the server refuses to start on it, and upgrades
+/// to [`REVISION`]; returns what the upgrade said.
+async fn downgrade_then_upgrade(db: &TestDb, sql: &str) -> String {
+    db.owner().await.batch_execute(sql).await.unwrap();
+    harness::assert_refused(&run_server(db), "aox upgrade schema");
+    let out = db.aox(&["upgrade", "schema"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        schema::current_revision(&db.superuser().await)
+            .await
+            .unwrap(),
+        Some(REVISION)
+    );
+    format!("{}{}", crate::harness::stdout(&out), stderr(&out))
 }

@@ -6,27 +6,13 @@ use std::time::{Duration, Instant};
 
 use crate::harness::TestDb;
 use crate::imap_support::{Client, add_alice, message, start_server};
-
-/// (parts with text, parts without a vector, parts with a wrong vector).
-async fn vectors(db: &TestDb) -> (i64, i64, i64) {
-    let row = db
-        .owner()
-        .await
-        .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE search_tsv IS NULL), \
-                    count(*) FILTER (WHERE search_tsv IS DISTINCT FROM bodypart_tsvector(text)) \
-             FROM bodyparts WHERE text IS NOT NULL",
-            &[],
-        )
-        .await
-        .unwrap();
-    (row.get(0), row.get(1), row.get(2))
-}
+use crate::import_tune::vectors;
 
 #[tokio::test]
 async fn the_server_fills_vectors_of_appended_parts_and_search_finds_them_throughout() {
     let db = TestDb::new().await;
     add_alice(&db);
+    let owner = db.owner().await;
     let addr = start_server(&db, &[]).await;
     let mut c = Client::alice(addr).await;
     for n in 0..3 {
@@ -40,10 +26,10 @@ async fn the_server_fills_vectors_of_appended_parts_and_search_finds_them_throug
 
     // The filler runs after news of the APPENDs; wait for what it does.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut now = vectors(&db).await;
+    let mut now = vectors(&owner).await;
     while now.1 > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        now = vectors(&db).await;
+        now = vectors(&owner).await;
     }
     let (with_text, missing, wrong) = now;
     assert!(with_text >= 3, "{with_text} parts with text");

@@ -1220,81 +1220,64 @@ async fn one_flag_store_over_a_big_set_logs_the_set_when_dense_and_the_runs_when
     let (user, inbox, _) = alice(&db).await;
     let mut rt = db.runtime().await;
     fill(&db, &mut rt, user, inbox, 120_000).await;
-    let dense = archiveopteryx::store::flags::store_flags_silent(
+    let unseen = async |rt: &Client| mailbox_state(rt, user, "INBOX").await.unwrap().unseen_count;
+    // The change rows a STORE wrote: (kind, low, high).
+    let logged = async |rt: &Client, modseq: u64| -> Vec<(String, i64, i64)> {
+        changes_log(rt, inbox)
+            .await
+            .into_iter()
+            .filter(|c| c.0 == modseq as i64)
+            .map(|c| (c.1, c.2, c.3))
+            .collect()
+    };
+    let flags = |runs: &[(i64, i64)]| -> Vec<(String, i64, i64)> {
+        runs.iter()
+            .map(|&(a, b)| ("flags".to_owned(), a, b))
+            .collect()
+    };
+
+    let dense = silent(
         &mut rt,
         user,
         inbox,
-        &UidSet::everything(),
+        UidSet::everything(),
         FlagOp::Add,
-        &[Flag::Seen],
+        Flag::Seen,
     )
-    .await
-    .unwrap();
+    .await;
     assert_counters_exact(&rt, inbox).await;
-    assert_eq!(
-        mailbox_state(&rt, user, "INBOX")
-            .await
-            .unwrap()
-            .unseen_count,
-        0
-    );
-    let log = changes_log(&rt, inbox).await;
-    let at: Vec<_> = log.iter().filter(|c| c.0 == dense.modseq as i64).collect();
-    assert_eq!(
-        at,
-        vec![&(dense.modseq as i64, "flags".to_owned(), 1, 120_000)]
-    );
+    assert_eq!(unseen(&rt).await, 0);
+    assert_eq!(logged(&rt, dense.modseq).await, flags(&[(1, 120_000)]));
 
-    // 700 entries in two runs become unseen, then 1:* marks them read
-    // again: only they are written, and the log names their runs.
-    for uids in [
-        UidSet::from_ranges([(200, 399)]),
-        UidSet::from_ranges([(5001, 5500)]),
-    ] {
-        archiveopteryx::store::flags::store_flags_silent(
+    // 700 entries in two runs become unseen, then a STORE over a bigger
+    // set marks them read again: only they are written, and the log names
+    // their runs.
+    for run in [(200, 399), (5001, 5500)] {
+        silent(
             &mut rt,
             user,
             inbox,
-            &uids,
+            set(&[run]),
             FlagOp::Remove,
-            &[Flag::Seen],
+            Flag::Seen,
         )
-        .await
-        .unwrap();
+        .await;
     }
-    assert_eq!(
-        mailbox_state(&rt, user, "INBOX")
-            .await
-            .unwrap()
-            .unseen_count,
-        700
-    );
-    let sparse = archiveopteryx::store::flags::store_flags_silent(
+    assert_eq!(unseen(&rt).await, 700);
+    let sparse = silent(
         &mut rt,
         user,
         inbox,
-        &UidSet::from_ranges([(1, 200_000)]),
+        set(&[(1, 200_000)]),
         FlagOp::Add,
-        &[Flag::Seen],
+        Flag::Seen,
     )
-    .await
-    .unwrap();
+    .await;
     assert_counters_exact(&rt, inbox).await;
+    assert_eq!(unseen(&rt).await, 0);
     assert_eq!(
-        mailbox_state(&rt, user, "INBOX")
-            .await
-            .unwrap()
-            .unseen_count,
-        0
-    );
-    let log = changes_log(&rt, inbox).await;
-    let at: Vec<_> = log.iter().filter(|c| c.0 == sparse.modseq as i64).collect();
-    assert_eq!(
-        at,
-        vec![
-            &(sparse.modseq as i64, "flags".to_owned(), 200, 399),
-            &(sparse.modseq as i64, "flags".to_owned(), 5001, 5500)
-        ]
+        logged(&rt, sparse.modseq).await,
+        flags(&[(200, 399), (5001, 5500)])
     );
 }
 
