@@ -127,7 +127,7 @@ pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
         return None;
     }
     // Never trust a delta that does not reproduce the original.
-    (apply(wire, &out).ok()? == original).then_some(out)
+    (apply_to_base(&base, &out[1..]).ok()? == original).then_some(out)
 }
 
 /// The lengths of the longest common prefix and suffix of `a` and `b` that
@@ -190,32 +190,27 @@ fn insert(out: &mut Vec<u8>, lines: &[&[u8]]) {
 
 /// The original bytes from the served form and a delta made by [`delta`].
 pub fn apply(wire: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
-    let (&kind, mut rest) = delta.split_first().ok_or(DeltaError)?;
-    let base = base(kind, wire)?;
-    let old = lines(&base);
+    let (&kind, commands) = delta.split_first().ok_or(DeltaError)?;
+    apply_to_base(&base(kind, wire)?, commands)
+}
+
+/// Runs a delta's commands over its base's lines. Lines are found as they
+/// are needed and copied in whole runs, since a delta mostly copies.
+fn apply_to_base(base: &[u8], mut rest: &[u8]) -> Result<Vec<u8>, DeltaError> {
     let mut at = 0usize;
-    let mut out = Vec::with_capacity(wire.len());
+    let mut out = Vec::with_capacity(base.len() + 64);
     while let Some((&command, tail)) = rest.split_first() {
         rest = tail;
-        let n = usize::try_from(take_number(&mut rest)?).map_err(|_| DeltaError)?;
+        let n = take_number(&mut rest)?;
         match command {
             b'c' => {
-                let end = at
-                    .checked_add(n)
-                    .filter(|&e| e <= old.len())
-                    .ok_or(DeltaError)?;
-                for l in &old[at..end] {
-                    out.extend_from_slice(l);
-                }
+                let end = after_lines(base, at, n)?;
+                out.extend_from_slice(&base[at..end]);
                 at = end;
             }
-            b's' => {
-                at = at
-                    .checked_add(n)
-                    .filter(|&e| e <= old.len())
-                    .ok_or(DeltaError)?
-            }
+            b's' => at = after_lines(base, at, n)?,
             b'i' => {
+                let n = usize::try_from(n).map_err(|_| DeltaError)?;
                 let bytes = rest.get(..n).ok_or(DeltaError)?;
                 out.extend_from_slice(bytes);
                 rest = &rest[n..];
@@ -224,6 +219,18 @@ pub fn apply(wire: &[u8], delta: &[u8]) -> Result<Vec<u8>, DeltaError> {
         }
     }
     Ok(out)
+}
+
+/// Where the `n` lines starting at byte `at` of `base` end (a last line
+/// may lack its LF); an error if `base` has fewer.
+fn after_lines(base: &[u8], mut at: usize, n: u64) -> Result<usize, DeltaError> {
+    for _ in 0..n {
+        if at >= base.len() {
+            return Err(DeltaError);
+        }
+        at = memchr::memchr(b'\n', &base[at..]).map_or(base.len(), |i| at + i + 1);
+    }
+    Ok(at)
 }
 
 #[cfg(test)]

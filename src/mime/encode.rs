@@ -8,8 +8,6 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// RFC 2045 §6.8: encoded lines are at most 76 characters.
 const BASE64_LINE: usize = 76;
@@ -51,16 +49,34 @@ pub(crate) fn decode<'a>(body: &'a [u8], cte: &str) -> Cow<'a, [u8]> {
 /// this output followed by the delimiter. At the end of a message, `render`
 /// supplies the final CRLF.
 pub(crate) fn encode_base64(data: &[u8]) -> Vec<u8> {
-    let flat = base64::engine::general_purpose::STANDARD.encode(data);
-    let flat = flat.as_bytes();
-    let mut out = Vec::with_capacity(flat.len() + flat.len() / BASE64_LINE * 2);
-    for (i, chunk) in flat.chunks(BASE64_LINE).enumerate() {
+    let chars = data.len().div_ceil(3) * 4;
+    let mut out = String::with_capacity(chars + chars / BASE64_LINE * 2);
+    // Each line is encoded straight into place from its 57 octets.
+    for (i, chunk) in data.chunks(BASE64_LINE / 4 * 3).enumerate() {
         if i > 0 {
-            out.extend_from_slice(b"\r\n");
+            out.push_str("\r\n");
         }
-        out.extend_from_slice(chunk);
+        base64::engine::general_purpose::STANDARD.encode_string(chunk, &mut out);
     }
-    out
+    out.into_bytes()
+}
+
+/// What a byte is to the base64 decoder: its 6-bit value, [`SKIP`] (not in
+/// the alphabet) or [`PAD`].
+const SKIP: u8 = 0x80;
+const PAD: u8 = 0xC0;
+static BASE64_VALUES: [u8; 256] = base64_values();
+
+const fn base64_values() -> [u8; 256] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [SKIP; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table[b'=' as usize] = PAD;
+    table
 }
 
 /// Lenient base64: characters outside the alphabet are skipped (RFC 2045
@@ -68,45 +84,49 @@ pub(crate) fn encode_base64(data: &[u8]) -> Vec<u8> {
 /// footer appended by a list server is not decoded as noise, and a dangling
 /// final character (which cannot carry a whole octet) is dropped.
 pub(crate) fn decode_base64(body: &[u8]) -> Vec<u8> {
-    // Whole lines of clean alphabet are copied as slices; only a line with
-    // padding or stray characters is filtered byte by byte, and from there on.
-    let mut chars: Vec<u8> = Vec::with_capacity(body.len());
-    let mut rest = body;
-    while !rest.is_empty() {
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        let line = &rest[..end];
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        {
-            chars.extend_from_slice(text);
-            rest = &rest[end..];
-        } else {
-            break;
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
+    // Sextets gathered towards the next three octets.
+    let (mut acc, mut n) = (0u32, 0u32);
+    let mut i = 0;
+    loop {
+        // Most of a body is whole quads of clean alphabet between line
+        // ends: decode those four at a time, byte by byte only the rest.
+        if n == 0 {
+            while let Some(&[a, b, c, d]) = body.get(i..i + 4) {
+                let v = [a, b, c, d].map(|x| BASE64_VALUES[usize::from(x)]);
+                if (v[0] | v[1] | v[2] | v[3]) & SKIP != 0 {
+                    break;
+                }
+                let quad = u32::from(v[0]) << 18
+                    | u32::from(v[1]) << 12
+                    | u32::from(v[2]) << 6
+                    | u32::from(v[3]);
+                out.extend_from_slice(&quad.to_be_bytes()[1..]);
+                i += 4;
+            }
+        }
+        let Some(&byte) = body.get(i) else { break };
+        i += 1;
+        match BASE64_VALUES[usize::from(byte)] {
+            PAD => break,
+            SKIP => {}
+            v => {
+                acc = acc << 6 | u32::from(v);
+                n += 1;
+                if n == 4 {
+                    out.extend_from_slice(&acc.to_be_bytes()[1..]);
+                    (acc, n) = (0, 0);
+                }
+            }
         }
     }
-    for &b in rest {
-        if b == b'=' {
-            break;
-        }
-        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
-            chars.push(b);
-        }
+    // Two sextets carry one octet, three carry two; the extra bits go.
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
+        _ => {}
     }
-    if chars.len() % 4 == 1 {
-        chars.pop();
-    }
-    let engine = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_allow_trailing_bits(true)
-            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
-    );
-    // The filtered input is always decodable; should the engine disagree,
-    // keeping the encoded text loses nothing.
-    engine.decode(&chars).unwrap_or(chars)
+    out
 }
 
 /// Canonical quoted-printable (RFC 2045 §6.7): CRLF pairs are hard line
@@ -159,7 +179,24 @@ fn encode_qp_line(line: &[u8], out: &mut Vec<u8>) {
         }
     };
     let mut col = 0;
-    for i in 0..line.len() {
+    let mut i = 0;
+    while i < line.len() {
+        // A run of octets that stand for themselves anywhere but at the
+        // line's end, up to where a soft break must come: copied whole.
+        // (A `-` opening an encoded line goes the slow way, for its rule.)
+        if col > 0 || line[i] != b'-' {
+            let limit = (line.len() - 1).min(i + (QP_LINE - 1).saturating_sub(col));
+            let run = line[i..limit.max(i)]
+                .iter()
+                .take_while(|&&b| (b != b'=' && (33..=126).contains(&b)) || b == b' ' || b == b'\t')
+                .count();
+            if run > 0 {
+                out.extend_from_slice(&line[i..i + run]);
+                col += run;
+                i += run;
+                continue;
+            }
+        }
         let last = i + 1 == line.len();
         let mut lit = literal(i, col);
         let width = if lit { 1 } else { 3 };
@@ -176,6 +213,7 @@ fn encode_qp_line(line: &[u8], out: &mut Vec<u8>) {
             push_hex(out, line[i]);
             col += 3;
         }
+        i += 1;
     }
 }
 
@@ -203,7 +241,7 @@ pub(crate) fn decode_qp(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     let mut rest = body;
     loop {
-        let (mut line, terminated, next) = match rest.iter().position(|&b| b == b'\n') {
+        let (mut line, terminated, next) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], true, &rest[i + 1..]),
             None => (rest, false, &rest[rest.len()..]),
         };
@@ -221,22 +259,22 @@ pub(crate) fn decode_qp(body: &[u8]) -> Vec<u8> {
         if soft {
             line = &line[..line.len() - 1];
         }
-        let mut i = 0;
-        while i < line.len() {
-            let b = line[i];
-            if b == b'='
-                && let (Some(h), Some(l)) = (
-                    line.get(i + 1).copied().and_then(hex_value),
-                    line.get(i + 2).copied().and_then(hex_value),
-                )
-            {
+        // Runs between `=` signs are copied as they stand.
+        while let Some(at) = memchr::memchr(b'=', line) {
+            out.extend_from_slice(&line[..at]);
+            let hex = (
+                line.get(at + 1).copied().and_then(hex_value),
+                line.get(at + 2).copied().and_then(hex_value),
+            );
+            if let (Some(h), Some(l)) = hex {
                 out.push(h << 4 | l);
-                i += 3;
-                continue;
+                line = &line[at + 3..];
+            } else {
+                out.push(b'=');
+                line = &line[at + 1..];
             }
-            out.push(b);
-            i += 1;
         }
+        out.extend_from_slice(line);
         if terminated && !soft {
             out.extend_from_slice(b"\r\n");
         }
@@ -388,7 +426,51 @@ mod tests {
         assert!(!line_clean(&[b'x'; 999]).0);
     }
 
+    /// The byte-at-a-time encoder the fast runs must agree with.
+    fn encode_qp_line_reference(line: &[u8], out: &mut Vec<u8>) {
+        let literal = |i: usize, col: usize| -> bool {
+            let b = line[i];
+            let last = i + 1 == line.len();
+            match b {
+                b'=' => false,
+                b' ' | b'\t' => !last,
+                b'-' => !(col == 0 && line.get(i + 1) == Some(&b'-')),
+                33..=126 => true,
+                _ => false,
+            }
+        };
+        let mut col = 0;
+        for i in 0..line.len() {
+            let last = i + 1 == line.len();
+            let mut lit = literal(i, col);
+            let width = if lit { 1 } else { 3 };
+            // A non-final token must leave room for the soft break's `=`.
+            if col + width > QP_LINE || (!last && col + width > QP_LINE - 1) {
+                out.extend_from_slice(b"=\r\n");
+                col = 0;
+                lit = literal(i, col);
+            }
+            if lit {
+                out.push(line[i]);
+                col += 1;
+            } else {
+                push_hex(out, line[i]);
+                col += 3;
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn qp_encoding_in_runs_matches_byte_at_a_time(s in "[ a-z=\\-\t.\u{e9}]{0,200}") {
+            let line = s.into_bytes();
+            let mut fast = Vec::new();
+            encode_qp_line(&line, &mut fast);
+            let mut slow = Vec::new();
+            encode_qp_line_reference(&line, &mut slow);
+            prop_assert_eq!(fast, slow);
+        }
+
         #[test]
         fn qp_round_trips(data in proptest::collection::vec(any::<u8>(), 0..400)) {
             prop_assert_eq!(decode_qp(&encode_qp(&data)), data);
@@ -405,6 +487,19 @@ mod tests {
         #[test]
         fn base64_round_trips(data in proptest::collection::vec(any::<u8>(), 0..400)) {
             prop_assert_eq!(decode_base64(&encode_base64(&data)), data);
+        }
+
+        #[test]
+        fn base64_decoding_skips_what_is_not_alphabet_anywhere(
+            data in proptest::collection::vec(any::<u8>(), 0..200),
+            noise in proptest::collection::vec((any::<prop::sample::Index>(), prop::sample::select(&b" \t\r\n*-.\xe9"[..])), 0..20),
+        ) {
+            let mut encoded = encode_base64(&data);
+            for (at, byte) in noise {
+                let at = at.index(encoded.len() + 1);
+                encoded.insert(at, byte);
+            }
+            prop_assert_eq!(decode_base64(&encoded), data);
         }
     }
 }

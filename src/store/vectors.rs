@@ -2,7 +2,9 @@
 //!
 //! Storing a part leaves `search_tsv` NULL; each server process runs one
 //! filler that computes the missing vectors in small batches, giving way to
-//! deliveries and sessions (it rests as long as each batch took), and
+//! deliveries and sessions (it rests after each batch: as long as the batch
+//! took while the store is quiet, nine times as long while changes keep
+//! arriving), and
 //! `aox tune database mostly-reading` fills whatever is left after a big
 //! import. A search treats a part without a vector by its exact recheck,
 //! so a pending vector makes a search slower for that part, never wrong.
@@ -25,6 +27,12 @@ const IDLE_LOOK: Duration = Duration::from_secs(30);
 /// The shortest time between two rounds, so a burst of deliveries is
 /// filled in a few full batches rather than one statement per delivery.
 const ROUND_GAP: Duration = Duration::from_secs(1);
+
+/// How many times a batch's duration the filler rests while changes keep
+/// arriving: a tenth of one connection's time then, so a burst of
+/// deliveries keeps the CPU (the vectors are filled after the burst, and
+/// searches meanwhile use the exact recheck).
+const BUSY_REST: u32 = 9;
 
 /// How long a filler waits after a failure before trying again.
 const AFTER_FAILURE: Duration = Duration::from_secs(10);
@@ -50,9 +58,13 @@ pub async fn pending(client: &impl GenericClient) -> Result<i64, StoreError> {
 }
 
 /// Fills batches until none is full, resting after each as long as it took
-/// (so the filler uses at most half of one connection's time). Returns how
-/// many parts it filled.
-async fn round(pool: &deadpool_postgres::Pool) -> Result<u64, StoreError> {
+/// (so the filler uses at most half of one connection's time), or
+/// [`BUSY_REST`] times as long when news of a change came meanwhile.
+/// Returns how many parts it filled.
+async fn round(
+    pool: &deadpool_postgres::Pool,
+    news: &mut broadcast::Receiver<MailboxEvent>,
+) -> Result<u64, StoreError> {
     let client = pool.get().await?;
     // `aox tune database mostly-writing` drops the full-text index for a
     // big import; filling vectors then would only slow the import down,
@@ -71,7 +83,9 @@ async fn round(pool: &deadpool_postgres::Pool) -> Result<u64, StoreError> {
         if n < BATCH {
             return Ok(filled);
         }
-        tokio::time::sleep(started.elapsed()).await;
+        let took = started.elapsed();
+        let rest = if drain(news) { took * BUSY_REST } else { took };
+        tokio::time::sleep(rest).await;
     }
 }
 
@@ -83,7 +97,7 @@ pub fn spawn_filler(pool: deadpool_postgres::Pool, events: &broadcast::Sender<Ma
     tokio::spawn(async move {
         loop {
             let started = Instant::now();
-            match round(&pool).await {
+            match round(&pool, &mut news).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(parts = n, "filled full-text vectors"),
                 Err(e) => {
@@ -97,7 +111,16 @@ pub fn spawn_filler(pool: deadpool_postgres::Pool, events: &broadcast::Sender<Ma
                 Ok(Err(broadcast::error::RecvError::Closed)) => return,
             }
             // Everything queued meanwhile is covered by the next round.
-            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = news.try_recv() {}
+            drain(&mut news);
         }
     });
+}
+
+/// Empties `news`; whether anything was in it.
+fn drain(news: &mut broadcast::Receiver<MailboxEvent>) -> bool {
+    let mut any = false;
+    while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = news.try_recv() {
+        any = true;
+    }
+    any
 }
