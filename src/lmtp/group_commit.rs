@@ -3,12 +3,15 @@
 //! (`lmtp-delivery-tasks`) and waits for the answer. A free task takes the
 //! first request, drains whatever else is already queued (no timer: a lone
 //! delivery is never held back; at most `lmtp-batch-size`), stores them all
-//! in one transaction and answers each session after the commit. More than
-//! one task lets PostgreSQL work on one batch while the next is written;
-//! batches lock their mailbox rows last and in (user, mailbox) order, and
-//! insert body parts in hash order, so two batches never wait in a cycle. Under load a batch grows by itself, and a transaction's
-//! fixed costs (BEGIN, COMMIT, the mailbox locks, round trips) are paid
-//! once for many messages.
+//! in one transaction and answers each session after the commit. Under
+//! load a batch grows by itself, and a transaction's fixed costs (BEGIN,
+//! COMMIT, the mailbox locks, round trips) are paid once for many messages.
+//!
+//! One task is the default: while it stores a batch, the next one gathers.
+//! More tasks let PostgreSQL work on several batches at once, which pays
+//! only with cores to spare and deliveries to different mailboxes; batches
+//! lock their mailbox rows last and in (user, mailbox) order, and insert
+//! body parts in hash order, so two batches never wait in a cycle.
 //!
 //! A batch that fails is tried again one delivery at a time, so one message
 //! the database refuses cannot fail the others; a delivery that fails on
