@@ -65,7 +65,7 @@ fn base(kind: u8, wire: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DeltaError>
 /// A delta that turns `wire` back into `original`, if one no larger than
 /// `limit` bytes is found in time.
 pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let kind = if original.contains(&b'\r') {
+    let kind = if memchr::memchr(b'\r', original).is_some() {
         b'C'
     } else {
         b'L'

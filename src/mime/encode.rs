@@ -156,7 +156,7 @@ pub(crate) fn encode_qp(data: &[u8]) -> Vec<u8> {
 
 fn find_crlf(data: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = data[from..].iter().position(|&b| b == b'\n') {
+    while let Some(i) = memchr::memchr(b'\n', &data[from..]) {
         let at = from + i;
         if at > 0 && data[at - 1] == b'\r' {
             return Some(at - 1);
@@ -311,7 +311,12 @@ pub(crate) fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
 /// Lines as IMAP counts them for BODYSTRUCTURE: line terminators, plus a
 /// final line that lacks one.
 pub(crate) fn count_lines(data: &[u8]) -> u64 {
-    let newlines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+    // Counted per 255 octets in a u8, which the compiler turns into wide
+    // compares and adds; a plain filter().count() goes a few octets a step.
+    let newlines: u64 = data
+        .chunks(255)
+        .map(|c| u64::from(c.iter().map(|&b| u8::from(b == b'\n')).sum::<u8>()))
+        .sum();
     match data.last() {
         Some(b'\n') | None => newlines,
         Some(_) => newlines + 1,
@@ -469,6 +474,13 @@ mod tests {
             let mut slow = Vec::new();
             encode_qp_line_reference(&line, &mut slow);
             prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn lines_are_counted_in_blocks_as_one_by_one(data in proptest::collection::vec(prop::sample::select(&b"a\r\n"[..]), 0..2000)) {
+            let newlines = data.iter().filter(|&&b| b == b'\n').count() as u64;
+            let expected = newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'));
+            prop_assert_eq!(count_lines(&data), expected);
         }
 
         #[test]

@@ -230,7 +230,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// RFC 5322 message.
 pub(crate) fn strip_from_line(buf: &[u8]) -> &[u8] {
     if buf.starts_with(b"From ") {
-        match buf.iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', buf) {
             Some(i) => &buf[i + 1..],
             None => &[],
         }

@@ -52,10 +52,7 @@ pub(crate) fn split_entity(buf: &[u8]) -> Entity<'_> {
     let mut body_start = buf.len();
     let mut header_end = buf.len();
     while pos < buf.len() {
-        let next = match buf[pos..].iter().position(|&b| b == b'\n') {
-            Some(i) => pos + i + 1,
-            None => buf.len(),
-        };
+        let next = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |i| pos + i + 1);
         let line = &buf[pos..next];
         let content = line
             .strip_suffix(b"\r\n")
@@ -186,47 +183,48 @@ pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Option<Mul
     let mut preamble: Option<&'a [u8]> = None;
     let mut parts = Vec::new();
     let mut part_start = 0;
-    let mut pos = 0;
-    while pos < body.len() {
-        let next = match body[pos..].iter().position(|&b| b == b'\n') {
-            Some(i) => pos + i + 1,
-            None => body.len(),
-        };
+    // Only a line that starts with `--` can be a delimiter: those are
+    // found by searching for LF `--` (SIMD), not by walking every line.
+    let dashed = memchr::memmem::find_iter(body, b"\n--").map(|i| i + 1);
+    for pos in body
+        .starts_with(b"--")
+        .then_some(0)
+        .into_iter()
+        .chain(dashed)
+    {
+        let next = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i + 1);
         let line = &body[pos..next];
-        if line.starts_with(b"--") {
-            let content = line
-                .strip_suffix(b"\r\n")
-                .or_else(|| line.strip_suffix(b"\n"))
-                .unwrap_or(line);
-            if let Some(close) = delimiter(content, boundary) {
-                // The CRLF before a delimiter belongs to the delimiter.
-                let end = if pos >= part_start + 2 && &body[pos - 2..pos] == b"\r\n" {
-                    pos - 2
-                } else {
-                    pos
-                };
-                match preamble {
-                    None => {
-                        if close {
-                            // A close delimiter before any opening one:
-                            // nothing to split.
-                            return None;
-                        }
-                        preamble = Some(&body[..pos]);
+        let content = line
+            .strip_suffix(b"\r\n")
+            .or_else(|| line.strip_suffix(b"\n"))
+            .unwrap_or(line);
+        if let Some(close) = delimiter(content, boundary) {
+            // The CRLF before a delimiter belongs to the delimiter.
+            let end = if pos >= part_start + 2 && &body[pos - 2..pos] == b"\r\n" {
+                pos - 2
+            } else {
+                pos
+            };
+            match preamble {
+                None => {
+                    if close {
+                        // A close delimiter before any opening one:
+                        // nothing to split.
+                        return None;
                     }
-                    Some(_) => parts.push(&body[part_start..end]),
+                    preamble = Some(&body[..pos]);
                 }
-                if close {
-                    return Some(Multipart {
-                        preamble: preamble.unwrap_or_default(),
-                        parts,
-                        closed: true,
-                    });
-                }
-                part_start = next;
+                Some(_) => parts.push(&body[part_start..end]),
             }
+            if close {
+                return Some(Multipart {
+                    preamble: preamble.unwrap_or_default(),
+                    parts,
+                    closed: true,
+                });
+            }
+            part_start = next;
         }
-        pos = next;
     }
     let preamble = preamble?;
     parts.push(&body[part_start.min(body.len())..]);
