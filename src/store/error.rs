@@ -43,6 +43,18 @@ impl StoreError {
         self.sqlstate() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
     }
 
+    /// True when PostgreSQL is stopping: a fast shutdown ends every session
+    /// with admin_shutdown (57P01), and the connection is then closed.
+    /// Background tasks treat this as the end of the database, not a fault.
+    pub fn is_shutdown(&self) -> bool {
+        match self {
+            StoreError::Db(e) => {
+                e.is_closed() || e.code() == Some(&tokio_postgres::error::SqlState::ADMIN_SHUTDOWN)
+            }
+            _ => false,
+        }
+    }
+
     /// The SQLSTATE of a database error, if this is one.
     pub fn sqlstate(&self) -> Option<&tokio_postgres::error::SqlState> {
         match self {

@@ -77,6 +77,10 @@ async fn listen_forever(db: Db, events: WeakSender<MailboxEvent>) {
         match listen_once(&db, &events, &mut backoff).await {
             Ok(true) => return,
             Ok(false) => tracing::warn!("change listener connection closed; reconnecting"),
+            // A stopping database (dev mode's Ctrl-C) is news, not a fault.
+            Err(e) if e.is_shutdown() => {
+                tracing::info!(?backoff, "the database is going down; reconnecting")
+            }
             Err(e) => tracing::warn!(error = %e, ?backoff, "change listener failed; reconnecting"),
         }
         tokio::time::sleep(backoff).await;

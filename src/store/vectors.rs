@@ -100,6 +100,10 @@ pub fn spawn_filler(pool: deadpool_postgres::Pool, events: &broadcast::Sender<Ma
             match round(&pool, &mut news).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(parts = n, "filled full-text vectors"),
+                Err(e) if e.is_shutdown() => {
+                    tracing::debug!(error = %e, "the database is going down; filling vectors later");
+                    tokio::time::sleep(AFTER_FAILURE).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "filling full-text vectors failed; trying again later");
                     tokio::time::sleep(AFTER_FAILURE).await;
