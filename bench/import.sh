@@ -16,6 +16,7 @@ set -euo pipefail
 runs="${1:-3}"
 connections="${CONNECTIONS:-1}"
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/dev.sh"
 data="${BENCH_DATA:-/var/tmp/aox-bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/aox-target}"
 gen="$here/../shared/corpus/gen-mbox.py"
@@ -33,19 +34,12 @@ for name in small default; do
     [ -f "$data/$name.mbox" ] || python3 "$gen" ${args[$name]} -o "$data/$name.mbox" --quiet
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
 run_once() { # archive → "seconds rss_kb rebuild_seconds"
     local archive=$1 dir
     dir=$(mktemp -d "$data/run.XXXXXX")
     chmod 755 "$dir"
-    "$bin/archiveopteryx" --dev --data-dir "$dir/dev" >"$dir/out" 2>"$dir/err" &
-    local pid=$!
-    for _ in $(seq 1 600); do
-        grep -q "listening for IMAP" "$dir/err" && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/err" >&2; echo "dev mode exited (is port 1143 free?)" >&2; exit 1; }
-        sleep 0.1
-    done
+    start_dev "$bin/archiveopteryx" "$dir" IMAP
+    local pid=$dev_pid
     local aox="$bin/aox -c $dir/dev/archiveopteryx.conf"
     $aox add user bench secret bench@example.org >/dev/null
     $aox tune database mostly-writing >/dev/null

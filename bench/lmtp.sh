@@ -20,6 +20,7 @@ set -euo pipefail
 runs="${1:-3}"
 client="${CLIENT:-rust}"
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/dev.sh"
 data="${BENCH_DATA:-/var/tmp/aox-bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/aox-target}"
 archive="$data/lmtp-2000.mbox"
@@ -43,13 +44,8 @@ run_once() { # recipients → "deliveries_per_s p99_ms pg_cpu server_cpu vector_
     local r=$1 dir pid
     dir=$(mktemp -d "$data/lmtp-run.XXXXXX")
     chmod 755 "$dir"
-    "$bin/archiveopteryx" --dev --data-dir "$dir/dev" >"$dir/out" 2>"$dir/err" &
-    pid=$!
-    for _ in $(seq 1 600); do
-        grep -q "listening for LMTP" "$dir/err" && break
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/err" >&2; echo "dev mode exited (are its ports free?)" >&2; exit 1; }
-        sleep 0.1
-    done
+    start_dev "$bin/archiveopteryx" "$dir" LMTP
+    pid=$dev_pid
     local conf="$dir/dev/archiveopteryx.conf" u
     for u in $(seq 1 10); do "$bin/aox" -c "$conf" add user "u$u" pw "u$u@example.org" >/dev/null; done
     local pending="SELECT count(*) FROM bodyparts WHERE search_tsv IS NULL AND text IS NOT NULL"
@@ -82,8 +78,6 @@ run_once() { # recipients → "deliveries_per_s p99_ms pg_cpu server_cpu vector_
     echo "$row $(echo "$pg1 - $pg0" | bc) $(echo "$srv1 - $srv0" | bc) ${lag:-unfinished}"
     rm -rf "$dir"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "$(grep -c '^From ' "$archive") messages from $archive, 10 concurrent clients ($client), median of $runs runs"
 printf "%5s %10s %8s %16s %16s %14s\n" rcpts deliv/s p99_ms postgres_cpu_s server_cpu_s vectors_after_s

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use archiveopteryx::pop3::wire::Stuffer;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
@@ -77,20 +78,19 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-/// A message as DATA carries it: CRLF line ends, leading dots doubled, and
-/// the terminating `.` line.
+/// A message as DATA carries it: CRLF line ends, stuffed and ended with
+/// the `.` line by the POP3 layer's stuffer (the same rule, RFC 5321 §4.5.2).
 fn data_payload(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40 + 5);
+    let mut crlf = Vec::with_capacity(raw.len() + raw.len() / 40);
     for line in raw.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n").unwrap_or(line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(text);
-        out.extend_from_slice(b"\r\n");
+        crlf.extend_from_slice(text.strip_suffix(b"\r").unwrap_or(text));
+        crlf.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b".\r\n");
+    let mut out = Vec::with_capacity(crlf.len() + 8);
+    let mut stuffer = Stuffer::new();
+    stuffer.push(&crlf, &mut out);
+    stuffer.finish(&mut out);
     out
 }
 

@@ -167,17 +167,6 @@ fn find_crlf(data: &[u8]) -> Option<usize> {
 }
 
 fn encode_qp_line(line: &[u8], out: &mut Vec<u8>) {
-    let literal = |i: usize, col: usize| -> bool {
-        let b = line[i];
-        let last = i + 1 == line.len();
-        match b {
-            b'=' => false,
-            b' ' | b'\t' => !last,
-            b'-' => !(col == 0 && line.get(i + 1) == Some(&b'-')),
-            33..=126 => true,
-            _ => false,
-        }
-    };
     let mut col = 0;
     let mut i = 0;
     while i < line.len() {
@@ -186,7 +175,7 @@ fn encode_qp_line(line: &[u8], out: &mut Vec<u8>) {
         // (A `-` opening an encoded line goes the slow way, for its rule.)
         if col > 0 || line[i] != b'-' {
             let limit = (line.len() - 1).min(i + (QP_LINE - 1).saturating_sub(col));
-            let run = line[i..limit.max(i)]
+            let run = line[i..limit]
                 .iter()
                 .take_while(|&&b| (b != b'=' && (33..=126).contains(&b)) || b == b' ' || b == b'\t')
                 .count();
@@ -197,23 +186,40 @@ fn encode_qp_line(line: &[u8], out: &mut Vec<u8>) {
                 continue;
             }
         }
-        let last = i + 1 == line.len();
-        let mut lit = literal(i, col);
-        let width = if lit { 1 } else { 3 };
-        // A non-final token must leave room for the soft break's `=`.
-        if col + width > QP_LINE || (!last && col + width > QP_LINE - 1) {
-            out.extend_from_slice(b"=\r\n");
-            col = 0;
-            lit = literal(i, col);
-        }
-        if lit {
-            out.push(line[i]);
-            col += 1;
-        } else {
-            push_hex(out, line[i]);
-            col += 3;
-        }
+        col = encode_qp_octet(line, i, col, out);
         i += 1;
+    }
+}
+
+/// Encodes octet `i` of `line`, which would start at column `col`, with a
+/// soft break before it when it would not fit; returns the next column.
+fn encode_qp_octet(line: &[u8], i: usize, col: usize, out: &mut Vec<u8>) -> usize {
+    let literal = |col: usize| -> bool {
+        let last = i + 1 == line.len();
+        match line[i] {
+            b'=' => false,
+            b' ' | b'\t' => !last,
+            b'-' => !(col == 0 && line.get(i + 1) == Some(&b'-')),
+            33..=126 => true,
+            _ => false,
+        }
+    };
+    let last = i + 1 == line.len();
+    let mut col = col;
+    let mut lit = literal(col);
+    let width = if lit { 1 } else { 3 };
+    // A non-final token must leave room for the soft break's `=`.
+    if col + width > QP_LINE || (!last && col + width > QP_LINE - 1) {
+        out.extend_from_slice(b"=\r\n");
+        col = 0;
+        lit = literal(col);
+    }
+    if lit {
+        out.push(line[i]);
+        col + 1
+    } else {
+        push_hex(out, line[i]);
+        col + 3
     }
 }
 
@@ -431,37 +437,11 @@ mod tests {
         assert!(!line_clean(&[b'x'; 999]).0);
     }
 
-    /// The byte-at-a-time encoder the fast runs must agree with.
+    /// The octet-at-a-time encoder the fast runs must agree with.
     fn encode_qp_line_reference(line: &[u8], out: &mut Vec<u8>) {
-        let literal = |i: usize, col: usize| -> bool {
-            let b = line[i];
-            let last = i + 1 == line.len();
-            match b {
-                b'=' => false,
-                b' ' | b'\t' => !last,
-                b'-' => !(col == 0 && line.get(i + 1) == Some(&b'-')),
-                33..=126 => true,
-                _ => false,
-            }
-        };
         let mut col = 0;
         for i in 0..line.len() {
-            let last = i + 1 == line.len();
-            let mut lit = literal(i, col);
-            let width = if lit { 1 } else { 3 };
-            // A non-final token must leave room for the soft break's `=`.
-            if col + width > QP_LINE || (!last && col + width > QP_LINE - 1) {
-                out.extend_from_slice(b"=\r\n");
-                col = 0;
-                lit = literal(i, col);
-            }
-            if lit {
-                out.push(line[i]);
-                col += 1;
-            } else {
-                push_hex(out, line[i]);
-                col += 3;
-            }
+            col = encode_qp_octet(line, i, col, out);
         }
     }
 

@@ -185,17 +185,7 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
         .unwrap()
         .get(0);
     assert_eq!(triggers, 0);
-    let pending: Vec<(String, bool)> = check
-        .query(
-            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
-             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'bodyparts_vector_pending'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let pending = index_named(&check, "bodyparts_vector_pending").await;
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert!(pending[0].1, "{pending:?}");
     assert!(
@@ -224,19 +214,7 @@ async fn upgrade_from_revision_3_indexes_the_expunged_ranges_select_reads() {
         said.contains("0004-expunged-ranges-for-select.sql"),
         "{said}"
     );
-    let index: Vec<(String, bool)> = db
-        .superuser()
-        .await
-        .query(
-            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
-             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'mailbox_changes_expunged'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let index = index_named(&db.superuser().await, "mailbox_changes_expunged").await;
     assert_eq!(index.len(), 1, "{index:?}");
     assert!(index[0].1, "{index:?}");
     assert!(
@@ -260,4 +238,20 @@ async fn downgrade_then_upgrade(db: &TestDb, sql: &str) -> String {
         Some(REVISION)
     );
     format!("{}{}", crate::harness::stdout(&out), stderr(&out))
+}
+
+/// The definition and validity of every index called `name` (one, when the
+/// upgrade built it).
+async fn index_named(client: &tokio_postgres::Client, name: &str) -> Vec<(String, bool)> {
+    client
+        .query(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
 }
