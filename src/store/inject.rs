@@ -129,12 +129,12 @@ const ATTEMPTS: usize = 5;
 /// Whether `result` failed because another transaction changed, between this
 /// one's lookup and its write, what the lookup found; the retry looks again
 /// and sees the change. Two such races:
-/// - a body part or message this transaction found and reused was deleted by
-///   `aox vacuum` before the reference was checked (a foreign-key
-///   violation). Vacuum deletes only rows it can lock exclusively, and a
-///   reference this transaction has written holds its row `FOR KEY SHARE`
-///   until commit, so the window is the one between looking a row up and
-///   referring to it;
+/// - a message this transaction found and reused was deleted by `aox
+///   vacuum` before the entry's foreign key was checked. Vacuum deletes only
+///   rows it can lock exclusively, and the checked reference holds its row
+///   `FOR KEY SHARE` until commit, so the window is the one between looking
+///   a row up and referring to it. (Reused body parts are locked by the
+///   lookup itself: see [`store_bodyparts`].)
 /// - a body part this transaction found missing was stored by another one
 ///   before this one's COPY wrote it (a unique violation on its hash).
 pub(super) fn lost_a_race<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
@@ -544,9 +544,15 @@ pub(super) async fn store_bodyparts(
         return Ok((0, 0));
     }
     let hashes: Vec<&[u8]> = wanted.keys().map(|h| &h[..]).collect();
+    // lock_bodyparts holds each part found FOR KEY SHARE until commit: a
+    // part this batch reuses must outlive the batch, and no foreign key
+    // guards message_parts (schema revision 5). Vacuum deletes only parts
+    // it can lock FOR UPDATE, so it passes these by; a part vacuum has
+    // locked already is waited for, and when vacuum deletes it the lookup
+    // does not return it, so it is stored below.
     let present: HashSet<Vec<u8>> = tx
         .query(
-            &stmt(tx, cache, "SELECT hash FROM bodyparts WHERE hash = ANY($1)").await?,
+            &stmt(tx, cache, "SELECT lock_bodyparts($1::bytea[])").await?,
             &[&hashes],
         )
         .await?

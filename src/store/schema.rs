@@ -38,10 +38,15 @@ pub const STEPS: &[Step] = &[
         file: "0004-expunged-ranges-for-select.sql",
         sql: include_str!("../../schema/0004-expunged-ranges-for-select.sql"),
     },
+    Step {
+        revision: 5,
+        file: "0005-no-per-row-checks-on-new-content.sql",
+        sql: include_str!("../../schema/0005-no-per-row-checks-on-new-content.sql"),
+    },
 ];
 
 /// The revision this build of the programs speaks.
-pub const REVISION: i32 = 4;
+pub const REVISION: i32 = 5;
 
 /// A step whose first line is this runs outside a transaction, statement by
 /// statement (for CREATE INDEX CONCURRENTLY).

@@ -420,8 +420,11 @@ fn body_words(s: &str) -> Option<String> {
 /// RFC 9051 §6.4.4 BODY: any body part of the message whose text contains
 /// `s`. The tsvector pre-filter is only applied where it is exact for the
 /// words chosen by [`body_words`]; parts without a vector (not filled yet:
-/// see [`super::vectors`]), parts longer than the vector's bound (`text_beyond_tsv`) and texts
-/// the parser may have read tags in go straight to the exact ILIKE.
+/// see [`super::vectors`]), parts longer than the vector's bound of 200,000
+/// characters (`bodypart_tsvector` in the schema) and texts the parser may
+/// have read tags in go straight to the exact ILIKE. Length is tested in
+/// bytes, which PostgreSQL reads from the value's header without
+/// decompressing it, and which are never fewer than the characters.
 fn body(c: &mut Compiled, s: &str) -> String {
     let pattern = c.bind(Param::Text(contains_pattern(s)));
     let prefilter = match body_words(s) {
@@ -429,7 +432,7 @@ fn body(c: &mut Compiled, s: &str) -> String {
             let words = c.bind(Param::Text(words));
             format!(
                 "(b.search_tsv @@ plainto_tsquery('simple', {words}) OR b.search_tsv IS NULL \
-                 OR b.text_beyond_tsv OR strpos(b.text, '<') > 0) AND "
+                 OR octet_length(b.text) > 200000 OR strpos(b.text, '<') > 0) AND "
             )
         }
         None => String::new(),

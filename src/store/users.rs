@@ -265,9 +265,9 @@ pub async fn delete_user(
     ] {
         tx.execute(sql, &[&id]).await?;
     }
-    // message_parts, message_search and unparsed_messages go by cascade. The
-    // legal-hold trigger may refuse a held message: that is a refusal, not a
-    // failure.
+    // message_parts and message_search go by the messages_delete_children
+    // trigger, unparsed_messages by cascade. The legal-hold trigger may
+    // refuse a held message: that is a refusal, not a failure.
     let messages = tx
         .execute("DELETE FROM messages WHERE user_id = $1", &[&id])
         .await

@@ -1,6 +1,8 @@
 //! The server refuses a schema revision it does not know; `aox upgrade schema`
 //! brings an empty database to the current revision.
 
+use archiveopteryx::mime;
+use archiveopteryx::store::inject::{self, NewMessage, SystemFlags};
 use archiveopteryx::store::schema::{self, REVISION};
 
 use crate::harness::{self, OWNER_ROLE, TestDb, stderr};
@@ -221,6 +223,95 @@ async fn upgrade_from_revision_3_indexes_the_expunged_ranges_select_reads() {
         index[0].0.contains("WHERE (kind = 'expunged'::text)"),
         "{index:?}"
     );
+}
+
+#[tokio::test]
+async fn upgrade_from_revision_4_takes_the_per_row_checks_off_new_content() {
+    let db = TestDb::new().await;
+    let said = downgrade_then_upgrade(
+        &db,
+        "DROP TRIGGER messages_delete_children ON messages; \
+         DROP FUNCTION delete_message_children(); \
+         DROP FUNCTION lock_bodyparts(bytea[]); \
+         ALTER TABLE message_parts ADD FOREIGN KEY (user_id, message_id) \
+           REFERENCES messages (user_id, id) ON DELETE CASCADE; \
+         ALTER TABLE message_parts ADD FOREIGN KEY (bodypart_hash) REFERENCES bodyparts (hash); \
+         ALTER TABLE message_search ADD FOREIGN KEY (user_id, message_id) \
+           REFERENCES messages (user_id, id) ON DELETE CASCADE; \
+         ALTER TABLE bodyparts ADD COLUMN text_beyond_tsv boolean \
+           GENERATED ALWAYS AS (length(coalesce(text, '')) > 200000) STORED; \
+         ALTER TABLE message_search ALTER COLUMN headers SET STATISTICS -1; \
+         UPDATE mailstore SET revision = 4;",
+    )
+    .await;
+    assert!(
+        said.contains("0005-no-per-row-checks-on-new-content.sql"),
+        "{said}"
+    );
+    let check = db.superuser().await;
+    let keys: Vec<String> = check
+        .query(
+            "SELECT conname::text FROM pg_constraint WHERE contype = 'f' \
+             AND conrelid IN ('message_parts'::regclass, 'message_search'::regclass)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(keys.is_empty(), "{keys:?}");
+    let stats: i32 = check
+        .query_one(
+            "SELECT attstattarget::int FROM pg_attribute \
+             WHERE attrelid = 'message_search'::regclass AND attname = 'headers'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stats, 0);
+
+    // Deleting messages still takes their parts and search rows along, and
+    // the runtime role finds stored parts through lock_bodyparts.
+    assert!(
+        db.aox(&["add", "user", "alice", "secret", "alice@example.org"])
+            .status
+            .success()
+    );
+    let owner = db.owner().await;
+    let (user, inbox) = archiveopteryx::store::mailboxes::mailbox_id(&owner, "alice", "INBOX")
+        .await
+        .unwrap();
+    let raw = b"Subject: gone soon\r\n\r\nbody\r\n".to_vec();
+    let message = NewMessage::new(mime::ingest(&raw), raw, 0, SystemFlags::default(), vec![]);
+    inject::inject(&mut db.runtime().await, user, inbox, &[message])
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let owner = &owner;
+        async move { owner.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(count("SELECT count(*) FROM message_parts").await, 2);
+    assert_eq!(count("SELECT count(*) FROM message_search").await, 1);
+    let hash: Vec<u8> = owner
+        .query_one("SELECT hash FROM bodyparts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let found = db
+        .runtime()
+        .await
+        .query("SELECT lock_bodyparts(ARRAY[$1::bytea])", &[&hash])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    owner
+        .batch_execute("DELETE FROM mailbox_entries; DELETE FROM messages")
+        .await
+        .unwrap();
+    assert_eq!(count("SELECT count(*) FROM message_parts").await, 0);
+    assert_eq!(count("SELECT count(*) FROM message_search").await, 0);
 }
 
 /// Puts back an older revision's shape with `sql` (which also sets the

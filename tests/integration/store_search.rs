@@ -374,10 +374,10 @@ async fn rfc9051_6_4_4_every_search_key_finds_exactly_its_messages() {
 #[tokio::test]
 async fn rfc9051_6_4_4_body_terms_are_found_whatever_the_tsvector_holds() {
     let (db, runtime, user, inbox) = setup().await;
-    // The long part is beyond the vector's bound, which the schema records.
+    // The long part is beyond the vector's bound of 200,000 characters.
     let beyond: bool = runtime
         .query_one(
-            "SELECT text_beyond_tsv FROM bodyparts WHERE text LIKE '%zebracorn%'",
+            "SELECT length(text) > 200000 FROM bodyparts WHERE text LIKE '%zebracorn%'",
             &[],
         )
         .await

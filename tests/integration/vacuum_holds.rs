@@ -428,11 +428,16 @@ async fn a_body_part_a_delivery_in_progress_refers_to_is_passed_by_not_waited_fo
     assert!(c.cmd("SELECT INBOX").await.ok());
     expunge_all(&mut c).await;
 
-    // A delivery in progress that refers to the attachment: its foreign-key
-    // check holds the part FOR KEY SHARE until it commits.
+    // A delivery in progress that refers to the attachment: its lookup
+    // holds the part FOR KEY SHARE until it commits.
     let mut runtime = db.runtime().await;
     let tx = runtime.transaction().await.unwrap();
     let a1: &[u8] = &Sha256::digest(attachment(1));
+    let found = tx
+        .query("SELECT lock_bodyparts(ARRAY[$1::bytea])", &[&a1])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
     let message: i64 = tx
         .query_one(
             "INSERT INTO messages (user_id, raw_sha256, rfc822_size, envelope, bodystructure, body) \

@@ -7,20 +7,24 @@
 //!    rows and NOTIFY), except mail a 'retain' policy still keeps.
 //! 3. Tombstones past `undelete-time` are purged, except those of held mail.
 //! 4. Messages no entry, tombstone or hold refers to are deleted (their
-//!    parts and search rows cascade).
+//!    parts and search rows go with them, by the `messages_delete_children`
+//!    trigger).
 //! 5. Body parts no message part and no kept original refers to are deleted.
 //!
 //! Steps 3–5 run in bounded batches, each its own short transaction, and
-//! select their rows `FOR UPDATE SKIP LOCKED`. A delivery that has written a
-//! reference to a body part or message holds that row `FOR KEY SHARE` (the
-//! foreign-key check) until it commits, so vacuum passes it by instead of
-//! waiting. The DELETEs re-check "unreferenced" in a statement of their own,
-//! after the rows are locked, so a reference committed in between is seen; a
-//! batch that still meets one (a foreign-key or legal-hold error) is rolled
-//! back and left for the next vacuum. What remains is a delivery that looked
-//! a row up and has not yet referred to it: if vacuum deletes the row in
-//! that window, the delivery's foreign-key check fails and `inject` retries
-//! the whole transaction, which then stores the row afresh.
+//! select their rows `FOR UPDATE SKIP LOCKED`. A delivery holds the body
+//! parts it reuses `FOR KEY SHARE` from the lookup that finds them
+//! (`lock_bodyparts`), and a message it refers to from the entry's
+//! foreign-key check, until it commits, so vacuum passes them by instead
+//! of waiting. The DELETEs re-check "unreferenced" in a statement of their
+//! own, after the rows are locked, so a reference committed in between is
+//! seen; a batch that still meets one (a foreign-key or legal-hold error)
+//! is rolled back and left for the next vacuum. A part vacuum locked first
+//! is waited for, and the delivery's lookup then finds it gone and stores
+//! it afresh. What remains is a delivery that looked a message up and has
+//! not yet referred to it: if vacuum deletes the message in that window,
+//! the entry's foreign-key check fails and `inject` retries the whole
+//! transaction, which then stores the message afresh.
 //!
 //! Between batches the vacuum can rest in proportion to the work the batch
 //! took (`duty`, like PostgreSQL's own cost-based vacuum delay), for a
