@@ -44,9 +44,12 @@ pub struct Import {
     connections: u8,
 }
 
+/// A message read from the sources, with the SHA-256 of its bytes.
+type Hashed = (ArchivedMessage, [u8; 32]);
+
 /// A batch read from the sources, or a source that could not be read.
 enum Read {
-    Batch(Vec<ArchivedMessage>),
+    Batch(Vec<Hashed>),
     Failed(String),
 }
 
@@ -133,21 +136,14 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
             }
         };
         let read = batch.len();
-        let bytes: u64 = batch.iter().map(|m| m.raw.len() as u64).sum();
+        let bytes: u64 = batch.iter().map(|(m, _)| m.raw.len() as u64).sum();
         // Skip what an uncommitted batch holds, then what the database holds,
         // in that order: a batch leaves in_flight only after it commits, so a
         // hash is always in one of the two places. Repeats within the batch go too.
-        let hashed: Vec<(ArchivedMessage, [u8; 32])> = batch
-            .into_iter()
-            .map(|m| {
-                let h = sha256(&m.raw);
-                (m, h)
-            })
-            .collect();
-        let candidates: Vec<(ArchivedMessage, [u8; 32])> = {
+        let candidates: Vec<Hashed> = {
             let in_flight = shared.in_flight();
             let mut this_batch = HashSet::new();
-            hashed
+            batch
                 .into_iter()
                 .filter(|(_, h)| !in_flight.contains(h) && this_batch.insert(*h))
                 .collect()
@@ -155,7 +151,7 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
         let hashes: Vec<[u8; 32]> = candidates.iter().map(|(_, h)| *h).collect();
         let present = inject::raw_hashes_present(&client, user, mailbox, &hashes).await?;
         let mut accepted = Vec::new();
-        let fresh: Vec<(ArchivedMessage, [u8; 32])> = candidates
+        let fresh: Vec<Hashed> = candidates
             .into_iter()
             .filter(|(_, h)| !present.contains(h))
             .inspect(|(_, h)| accepted.push(*h))
@@ -274,6 +270,9 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
+/// Reads the sources into batches, hashing each message on the way (this
+/// thread mostly waits for the disk, and the hash is what the reading loop
+/// needs first).
 fn read_sources(sources: &[PathBuf], tx: &tokio::sync::mpsc::Sender<Read>) {
     for source in sources {
         let messages = match archive::open(source) {
@@ -289,7 +288,8 @@ fn read_sources(sources: &[PathBuf], tx: &tokio::sync::mpsc::Sender<Read>) {
             match message {
                 Ok(m) => {
                     bytes += m.raw.len();
-                    batch.push(m);
+                    let hash = sha256(&m.raw);
+                    batch.push((m, hash));
                     if batch.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
                         if tx
                             .blocking_send(Read::Batch(std::mem::take(&mut batch)))
@@ -313,44 +313,86 @@ fn read_sources(sources: &[PathBuf], tx: &tokio::sync::mpsc::Sender<Read>) {
     }
 }
 
-/// Parses and normalises a batch on every core.
-fn ingest_batch(batch: Vec<(ArchivedMessage, [u8; 32])>) -> Vec<NewMessage> {
+/// Messages an ingest thread takes at a time: small enough that the threads
+/// finish together, large enough that taking them costs nothing.
+const INGEST_CHUNK: usize = 8;
+
+/// How much lower than normal the ingest threads run (a nice value).
+const INGEST_NICENESS: libc::c_int = 10;
+
+/// Parses and normalises a batch on every core, in batch order.
+///
+/// The threads take small chunks from a shared queue, so none idles while
+/// another still has a long queue of its own. They run at a lower priority:
+/// ingest is ahead of storing by a batch or two, and on a machine with few
+/// cores the storing connection (this process's runtime thread and its
+/// PostgreSQL backend) is the critical path; at equal priority it waited
+/// for a core behind ingest work that was not needed yet.
+fn ingest_batch(batch: Vec<Hashed>) -> Vec<NewMessage> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = batch.len().div_ceil(threads).max(1);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    // Owned chunks, so each message's bytes move into its NewMessage uncopied.
-    let mut chunks: Vec<Vec<(ArchivedMessage, [u8; 32])>> = Vec::new();
-    let mut batch = batch.into_iter().peekable();
-    while batch.peek().is_some() {
-        chunks.push(batch.by_ref().take(chunk).collect());
-    }
-    let mut out: Vec<NewMessage> = Vec::new();
+    let total = batch.len();
+    let queue = std::sync::Mutex::new(batch.into_iter().enumerate());
+    let mut done: Vec<(usize, NewMessage)> = Vec::with_capacity(total);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|part| {
+        let handles: Vec<_> = (0..threads.min(total))
+            .map(|_| {
+                let queue = &queue;
                 scope.spawn(move || {
-                    part.into_iter()
-                        .map(|(m, sha)| {
+                    lower_priority();
+                    let mut out = Vec::new();
+                    loop {
+                        // Owned messages, so each one's bytes move into its NewMessage uncopied.
+                        let chunk: Vec<(usize, Hashed)> = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .by_ref()
+                            .take(INGEST_CHUNK)
+                            .collect();
+                        if chunk.is_empty() {
+                            return out;
+                        }
+                        out.extend(chunk.into_iter().map(|(i, (m, sha))| {
                             let ingested = mime::ingest_hashed(&m.raw, sha);
                             // The archive's date, else the Date field, else now.
                             let internal_date =
                                 m.internal_date.or(ingested.header_date).unwrap_or(now);
-                            NewMessage::new(ingested, m.raw, internal_date, m.flags, m.keywords)
-                        })
-                        .collect::<Vec<_>>()
+                            let new = NewMessage::new(
+                                ingested,
+                                m.raw,
+                                internal_date,
+                                m.flags,
+                                m.keywords,
+                            );
+                            (i, new)
+                        }));
+                    }
                 })
             })
             .collect();
         for h in handles {
-            if let Ok(part) = h.join() {
-                out.extend(part);
+            match h.join() {
+                Ok(part) => done.extend(part),
+                // Not a batch with holes: the injector reports the failure.
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
     });
-    out
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Lowers the calling thread's priority by [`INGEST_NICENESS`]. Linux
+/// applies a nice value to the one thread its id names; a failure leaves
+/// the thread at normal priority, which is only slower.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers and cannot fail unsafely.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, INGEST_NICENESS);
+    }
 }
 
 async fn store(
