@@ -447,13 +447,16 @@ fn a_cluster_that_keeps_mail_gets_a_quarter_of_memory_for_shared_buffers() {
         ),
         None => assert!(!text.contains("shared_buffers"), "{text}"),
     }
+    assert!(text.contains("max_wal_size = 4GB\n"), "{text}");
     assert_eq!(conf::Settings::parse(&text).unwrap(), durable);
-    // Test clusters keep PostgreSQL's default.
+    // Test clusters keep PostgreSQL's defaults.
     let throwaway = conf::Settings {
         fsync: false,
         ..durable
     };
-    assert!(!throwaway.render().unwrap().contains("shared_buffers"));
+    let text = throwaway.render().unwrap();
+    assert!(!text.contains("shared_buffers"), "{text}");
+    assert!(!text.contains("max_wal_size"), "{text}");
 }
 
 #[test]
