@@ -76,48 +76,15 @@ pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
     let (head, tail) = common_ends(&base, original);
     let head_lines = memchr::memchr_iter(b'\n', &base[..head]).count();
     let tail_lines = memchr::memchr_iter(b'\n', &base[base.len() - tail..]).count();
-    let old = lines(&base[head..base.len() - tail]);
-    let new = lines(&original[head..original.len() - tail]);
+    let old = &base[head..base.len() - tail];
+    let new = &original[head..original.len() - tail];
     let mut out = vec![kind];
     if head_lines > 0 {
         out.push(b'c');
         put_number(&mut out, head_lines as u64);
     }
-    if !old.is_empty() || !new.is_empty() {
-        let ops = capture_diff_slices_deadline(
-            Algorithm::Myers,
-            &old,
-            &new,
-            Some(Instant::now() + DEADLINE),
-        );
-        for op in ops {
-            match op {
-                DiffOp::Equal { len, .. } => {
-                    out.push(b'c');
-                    put_number(&mut out, len as u64);
-                }
-                DiffOp::Delete { old_len, .. } => {
-                    out.push(b's');
-                    put_number(&mut out, old_len as u64);
-                }
-                DiffOp::Insert {
-                    new_index, new_len, ..
-                } => insert(&mut out, &new[new_index..new_index + new_len]),
-                DiffOp::Replace {
-                    old_len,
-                    new_index,
-                    new_len,
-                    ..
-                } => {
-                    out.push(b's');
-                    put_number(&mut out, old_len as u64);
-                    insert(&mut out, &new[new_index..new_index + new_len]);
-                }
-            }
-            if out.len() > limit {
-                return None;
-            }
-        }
+    if !diff(old, new, &mut out, limit) {
+        return None;
     }
     if tail_lines > 0 {
         out.push(b'c');
@@ -128,6 +95,144 @@ pub fn delta(original: &[u8], wire: &[u8], limit: usize) -> Option<Vec<u8>> {
     }
     // Never trust a delta that does not reproduce the original.
     (apply_to_base(&base, &out[1..]).ok()? == original).then_some(out)
+}
+
+/// Lines a local edit may span and still be found without a full diff.
+const WINDOW: usize = 32;
+
+/// Appends to `out` the commands that turn `old` into `new` (both start at
+/// a line start); false when they grew beyond `limit` or took longer than
+/// [`DEADLINE`].
+///
+/// Normalisation's edits are local and few (a blank line added before a
+/// delimiter, a header refolded), so equal stretches are skipped at memcmp
+/// speed and each edit is found by looking a few lines ahead on both sides
+/// for the next line they share. Only when that fails does the rest go to a
+/// full line diff, whose cost grows with the lines it is given.
+fn diff(old: &[u8], new: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
+    let deadline = Instant::now() + DEADLINE;
+    let (mut a, mut b) = (0usize, 0usize);
+    loop {
+        let (ra, rb) = (&old[a..], &new[b..]);
+        let same = common_prefix(ra, rb);
+        if same == ra.len() && same == rb.len() {
+            copy_lines(out, ra);
+            return out.len() <= limit;
+        }
+        let whole = memchr::memrchr(b'\n', &ra[..same]).map_or(0, |i| i + 1);
+        copy_lines(out, &ra[..whole]);
+        a += whole;
+        b += whole;
+        let (ra, rb) = (&old[a..], &new[b..]);
+        let Some((skip, take)) = resync(ra, rb) else {
+            return myers(ra, rb, out, limit, deadline);
+        };
+        if skip > 0 {
+            out.push(b's');
+            put_number(out, line_count(&ra[..skip]));
+        }
+        if take > 0 {
+            out.push(b'i');
+            put_number(out, take as u64);
+            out.extend_from_slice(&rb[..take]);
+        }
+        a += skip;
+        b += take;
+        if out.len() > limit || Instant::now() > deadline {
+            return false;
+        }
+    }
+}
+
+/// Appends a copy of `lines` (whole lines, or the last one unterminated).
+fn copy_lines(out: &mut Vec<u8>, lines: &[u8]) {
+    if !lines.is_empty() {
+        out.push(b'c');
+        put_number(out, line_count(lines));
+    }
+}
+
+/// Lines in `s`, a last one without its LF included.
+fn line_count(s: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', s).count() as u64;
+    newlines + u64::from(s.last().is_some_and(|&c| c != b'\n'))
+}
+
+/// The byte offsets at which the first `WINDOW` lines of `s` start, then
+/// the offset after the last of them (or `s.len()`).
+fn line_starts(s: &[u8]) -> Vec<usize> {
+    let mut starts = vec![0];
+    let mut at = 0;
+    while starts.len() <= WINDOW && at < s.len() {
+        at = memchr::memchr(b'\n', &s[at..]).map_or(s.len(), |i| at + i + 1);
+        starts.push(at);
+    }
+    starts
+}
+
+/// Where `old` and `new`, which differ in their first line, agree again:
+/// the bytes of `old` to skip and of `new` to insert before a line that is
+/// the same on both sides (and not blank: blank lines agree by accident),
+/// or both ends. Fewest lines changed first; None beyond [`WINDOW`].
+fn resync(old: &[u8], new: &[u8]) -> Option<(usize, usize)> {
+    let (so, sn) = (line_starts(old), line_starts(new));
+    let line = |s: &[u8], starts: &[usize], k: usize| -> Option<(usize, usize)> {
+        Some((*starts.get(k)?, *starts.get(k + 1)?)).filter(|(x, y)| x < y && *y <= s.len())
+    };
+    for changed in 1..=2 * WINDOW {
+        for x in changed.saturating_sub(WINDOW)..=changed.min(WINDOW) {
+            let y = changed - x;
+            let (Some(&ox), Some(&ny)) = (so.get(x), sn.get(y)) else {
+                continue;
+            };
+            if ox == old.len() && ny == new.len() {
+                return Some((ox, ny));
+            }
+            if let (Some((o0, o1)), Some((n0, n1))) = (line(old, &so, x), line(new, &sn, y))
+                && old[o0..o1] == new[n0..n1]
+                && old[o0..o1].iter().any(|c| !c.is_ascii_whitespace())
+            {
+                return Some((ox, ny));
+            }
+        }
+    }
+    None
+}
+
+/// The full line diff of `old` into `new`, appended to `out`.
+fn myers(old: &[u8], new: &[u8], out: &mut Vec<u8>, limit: usize, deadline: Instant) -> bool {
+    let old = lines(old);
+    let new = lines(new);
+    let ops = capture_diff_slices_deadline(Algorithm::Myers, &old, &new, Some(deadline));
+    for op in ops {
+        match op {
+            DiffOp::Equal { len, .. } => {
+                out.push(b'c');
+                put_number(out, len as u64);
+            }
+            DiffOp::Delete { old_len, .. } => {
+                out.push(b's');
+                put_number(out, old_len as u64);
+            }
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => insert(out, &new[new_index..new_index + new_len]),
+            DiffOp::Replace {
+                old_len,
+                new_index,
+                new_len,
+                ..
+            } => {
+                out.push(b's');
+                put_number(out, old_len as u64);
+                insert(out, &new[new_index..new_index + new_len]);
+            }
+        }
+        if out.len() > limit {
+            return false;
+        }
+    }
+    true
 }
 
 /// The lengths of the longest common prefix and suffix of `a` and `b` that
@@ -223,7 +328,18 @@ fn apply_to_base(base: &[u8], mut rest: &[u8]) -> Result<Vec<u8>, DeltaError> {
 
 /// Where the `n` lines starting at byte `at` of `base` end (a last line
 /// may lack its LF); an error if `base` has fewer.
-fn after_lines(base: &[u8], mut at: usize, n: u64) -> Result<usize, DeltaError> {
+fn after_lines(base: &[u8], mut at: usize, mut n: u64) -> Result<usize, DeltaError> {
+    // Whole blocks that end before the n-th line does are passed by
+    // counting their line ends (a vectorised count), not line by line.
+    const SKIP: usize = 4096;
+    while n > 0 && at + SKIP < base.len() {
+        let ends = memchr::memchr_iter(b'\n', &base[at..at + SKIP]).count() as u64;
+        if ends >= n {
+            break;
+        }
+        n -= ends;
+        at += SKIP;
+    }
     for _ in 0..n {
         if at >= base.len() {
             return Err(DeltaError);
@@ -281,6 +397,92 @@ mod tests {
             .collect();
         let wire = b"something else entirely\r\n";
         assert!(delta(&original, wire, 64).is_none());
+    }
+
+    /// A message of `n` distinct numbered lines, with CRLF or LF ends.
+    fn numbered(n: usize, end: &str) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| format!("line {i} of the body{end}").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn edits_scattered_through_a_long_message_stay_small() {
+        // A blank line added at a few places, one line refolded: what
+        // normalisation does to an attachment-laden message.
+        let wire = numbered(100_000, "\r\n");
+        let mut original = numbered(100_000, "\n");
+        for at in [2_000_000, 1_200_000, 400_000] {
+            let line = original[at..].iter().position(|&c| c == b'\n').unwrap() + at + 1;
+            original.splice(line..line, b"\n".iter().copied());
+        }
+        let start = original.windows(6).position(|w| w == b"line 7").unwrap();
+        original.splice(start..start, b"  ".iter().copied());
+        let d = delta(&original, &wire, 1000).unwrap();
+        assert!(d.len() < 64, "{d:?}");
+        assert_eq!(apply(&wire, &d).unwrap(), original);
+    }
+
+    #[test]
+    fn copies_across_whole_blocks_count_lines_exactly() {
+        // Lines of every length around the block size, the last one
+        // unterminated or not, copied and skipped in runs.
+        for len in [1usize, 7, 4095, 4096, 4097] {
+            for tail in [&b""[..], b"end"] {
+                let mut base: Vec<u8> = (0..3000)
+                    .flat_map(|i| {
+                        let mut l = vec![b'a' + (i % 26) as u8; len % (i + 1) + 1];
+                        l.push(b'\n');
+                        l
+                    })
+                    .collect();
+                base.extend_from_slice(tail);
+                let lines = line_count(&base);
+                let mut all = Vec::new();
+                put_number(&mut all, lines);
+                let copy_all = [&b"c"[..], &all].concat();
+                assert_eq!(apply_to_base(&base, &copy_all).unwrap(), base);
+                let mut over = Vec::new();
+                put_number(&mut over, lines + 1);
+                assert_eq!(
+                    apply_to_base(&base, &[&b"c"[..], &over].concat()),
+                    Err(DeltaError)
+                );
+                let mut most = Vec::new();
+                put_number(&mut most, lines - 1);
+                let last = memchr::memrchr(b'\n', &base[..base.len() - 1]).map_or(0, |i| i + 1);
+                let skip_most = [&b"s"[..], &most, b"c\x01"].concat();
+                assert_eq!(
+                    apply_to_base(&base, &skip_most).unwrap(),
+                    base[last..].to_vec()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_edit_of_any_lines_round_trips(
+            lines in proptest::collection::vec("[ab ]{0,3}", 0..40),
+            edits in proptest::collection::vec((0usize..40, 0usize..3, "[abc]{0,3}"), 0..6),
+            crlf in proptest::bool::ANY,
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let wire: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\r\n").into_bytes()).collect();
+            let mut original: Vec<String> = lines.clone();
+            for (at, remove, insert) in edits {
+                let at = at.min(original.len());
+                let remove = remove.min(original.len() - at);
+                original.splice(at..at + remove, [insert]);
+            }
+            let original: Vec<u8> =
+                original.iter().flat_map(|l| format!("{l}{end}").into_bytes()).collect();
+            if let Some(d) = delta(&original, &wire, usize::MAX) {
+                proptest::prop_assert_eq!(apply(&wire, &d).unwrap(), original);
+            } else {
+                proptest::prop_assert!(false, "no delta within an unbounded limit");
+            }
+        }
     }
 
     #[test]
