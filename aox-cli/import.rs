@@ -39,7 +39,8 @@ pub struct Import {
     sources: Vec<PathBuf>,
     /// Database connections storing batches at once. With 1, UIDs follow the
     /// archive's order exactly; with more, only within each batch of 500, and
-    /// PostgreSQL gets a core per connection.
+    /// PostgreSQL gets a core per connection (on two cores, 2 stored a mix of
+    /// small messages at 3,700 a second, 1 at 2,800).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
     connections: u8,
 }
