@@ -1,9 +1,10 @@
 //! `aox import <login> <mailbox> <source>…`: mbox files, Maildirs and
 //! directories of .eml files into one mailbox, at archive scale.
 //!
-//! Three stages overlap: a thread reads the sources into batches, a pool of
-//! threads ingests (parses and normalises) the next batch while the current
-//! one is stored, and each batch is one transaction. A message whose exact
+//! Four stages overlap: a thread reads and hashes the sources into batches,
+//! a pool of threads ingests (parses and normalises) the next batches, one
+//! connection stores each batch's body parts, and another stores its
+//! messages and entries in one transaction per batch. A message whose exact
 //! bytes are already in the mailbox is skipped, so a re-run after Ctrl-C or
 //! kill -9 stores only what the interrupted run had not committed.
 
@@ -69,6 +70,9 @@ struct Tally {
 /// An ingest under way and the raw hashes of the messages in it.
 type Work = (tokio::task::JoinHandle<Vec<NewMessage>>, Vec<[u8; 32]>);
 
+/// An ingested batch whose body parts are stored, and its raw hashes.
+type Ready = (Vec<NewMessage>, Vec<[u8; 32]>);
+
 /// What the reading loop and the injectors share.
 #[derive(Default)]
 struct Shared {
@@ -112,8 +116,15 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
 
     let shared = Arc::new(Shared::default());
     let (work_tx, work_rx) = tokio::sync::mpsc::channel::<Work>(1);
-    let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
+    let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<Ready>(1);
+    let ready_rx = Arc::new(tokio::sync::Mutex::new(ready_rx));
     let mut injectors = tokio::task::JoinSet::new();
+    injectors.spawn(part_storer(
+        ctx.connect().await?,
+        work_rx,
+        ready_tx,
+        shared.clone(),
+    ));
     // Each connection stores whole batches; the mailbox row lock still
     // serialises the short final step of each.
     for _ in 0..args.connections {
@@ -122,7 +133,7 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
             client,
             user,
             mailbox,
-            work_rx.clone(),
+            ready_rx.clone(),
             shared.clone(),
         ));
     }
@@ -205,21 +216,46 @@ pub async fn run(ctx: &Ctx, args: Import) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stores ingested batches as they come, one transaction each, until the
-/// reading loop has no more.
+/// Stores each ingested batch's body parts, in batch order, on a connection
+/// of its own, and hands the batch on to the injectors. Body parts are most
+/// of what storing a batch writes (their data and its TOAST), and unlike
+/// the messages they need no order, so this overlaps them with the
+/// injectors' transactions while UIDs still follow the archive's order.
+async fn part_storer(
+    mut client: tokio_postgres::Client,
+    mut work: tokio::sync::mpsc::Receiver<Work>,
+    ready: tokio::sync::mpsc::Sender<Ready>,
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    while let Some((handle, hashes)) = work.recv().await {
+        let batch = handle.await.context("an ingest thread failed")?;
+        let (parts, bytes) = inject::store_bodyparts_ahead(&mut client, &batch).await?;
+        {
+            let mut t = shared.tally();
+            t.new_parts += parts;
+            t.new_part_bytes += bytes;
+        }
+        if ready.send((batch, hashes)).await.is_err() {
+            break; // every injector stopped; its error is reported by the caller
+        }
+    }
+    Ok(())
+}
+
+/// Stores ready batches as they come, one transaction each, until the
+/// part storer has no more.
 async fn injector(
     mut client: tokio_postgres::Client,
     user: i64,
     mailbox: i64,
-    work: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Work>>>,
+    ready: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Ready>>>,
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
     loop {
-        let next = work.lock().await.recv().await;
-        let Some((handle, hashes)) = next else {
+        let next = ready.lock().await.recv().await;
+        let Some((batch, hashes)) = next else {
             return Ok(());
         };
-        let batch = handle.await.context("an ingest thread failed")?;
         let mut tally = Tally::default();
         store(&mut client, user, mailbox, batch, &mut tally).await?;
         if tally.stored > 0

@@ -302,6 +302,44 @@ async fn inject_audited_once(
     })
 }
 
+/// Stores the body parts `batch` needs ahead of the transaction that will
+/// store the messages, in a transaction of its own (for a bulk writer's
+/// second connection: content work then overlaps the ordered work of UIDs
+/// and entries). Returns the parts added and their bytes.
+///
+/// The later transaction's lookup locks these parts and stores again any
+/// that vacuum deleted in between, and parts left unreferenced when the
+/// writer stops before it is what vacuum sweeps, so nothing here needs to
+/// be durable on its own: it commits without waiting for the log flush,
+/// which the later transaction's commit covers (its commit record comes
+/// after these parts' records).
+pub async fn store_bodyparts_ahead(
+    client: &mut Client,
+    batch: &[NewMessage],
+) -> Result<(u64, u64), StoreError> {
+    let mut attempt = 0;
+    loop {
+        let result = store_bodyparts_ahead_once(client, batch).await;
+        if !lost_a_race(&result, attempt) {
+            return result;
+        }
+        attempt += 1;
+    }
+}
+
+async fn store_bodyparts_ahead_once(
+    client: &mut Client,
+    batch: &[NewMessage],
+) -> Result<(u64, u64), StoreError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let messages: Vec<&NewMessage> = batch.iter().collect();
+    let stored = store_bodyparts(&tx, None, &messages).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
 /// A mailbox row locked FOR UPDATE by the current transaction.
 pub(super) struct Locked {
     pub(super) mailbox: i64,
