@@ -38,10 +38,11 @@ pub struct Import {
     /// mbox files, Maildir directories (with cur/ and new/) or directories of .eml files.
     #[arg(required = true)]
     sources: Vec<PathBuf>,
-    /// Database connections storing batches at once. With 1, UIDs follow the
+    /// Database connections storing messages at once (body parts are stored
+    /// ahead on one more connection of their own). With 1, UIDs follow the
     /// archive's order exactly; with more, only within each batch of 500, and
-    /// PostgreSQL gets a core per connection (on two cores, 2 stored a mix of
-    /// small messages at 3,700 a second, 1 at 2,800).
+    /// PostgreSQL gets a core per connection, which pays only on a machine
+    /// with cores to spare (on two cores, 2 was no faster than 1).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
     connections: u8,
 }
