@@ -137,17 +137,12 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
             ("mailbox_entries_pkey".to_string(), true),
         ]
     );
-    let constraints: Vec<String> = check
-        .query(
-            "SELECT conname::text FROM pg_constraint \
-             WHERE conrelid = 'mailbox_entries'::regclass AND contype IN ('f', 'p') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let constraints = texts(
+        &check,
+        "SELECT conname::text FROM pg_constraint \
+         WHERE conrelid = 'mailbox_entries'::regclass AND contype IN ('f', 'p') ORDER BY 1",
+    )
+    .await;
     assert_eq!(
         constraints,
         [
@@ -249,17 +244,12 @@ async fn upgrade_from_revision_4_takes_the_per_row_checks_off_new_content() {
         "{said}"
     );
     let check = db.superuser().await;
-    let keys: Vec<String> = check
-        .query(
-            "SELECT conname::text FROM pg_constraint WHERE contype = 'f' \
-             AND conrelid IN ('message_parts'::regclass, 'message_search'::regclass)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let keys = texts(
+        &check,
+        "SELECT conname::text FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid IN ('message_parts'::regclass, 'message_search'::regclass)",
+    )
+    .await;
     assert!(keys.is_empty(), "{keys:?}");
     let stats: i32 = check
         .query_one(
@@ -329,6 +319,17 @@ async fn downgrade_then_upgrade(db: &TestDb, sql: &str) -> String {
         Some(REVISION)
     );
     format!("{}{}", crate::harness::stdout(&out), stderr(&out))
+}
+
+/// The first column of every row `sql` returns, as text.
+async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// The definition and validity of every index called `name` (one, when the
