@@ -116,6 +116,8 @@ EOF
         echo "$stamp" >"$dir/imported"
     fi
 
+    # Data kept from an older build follows the schema this one speaks.
+    $aox upgrade schema >/dev/null
     "$bin/archiveopteryx" -c "$conf" 2>"$dir/server.log" &
     local pid=$!
     cleanups+=("kill -INT $pid 2>/dev/null; wait $pid")
