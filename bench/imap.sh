@@ -27,6 +27,7 @@
 # the other server exist for the same archive, it adds a ratio column.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/dovecot.sh"
 data="${BENCH_DATA:-/var/tmp/aox-bench}"
 runs="${RUNS:-5}"
 budget="${BUDGET:-120}"
@@ -134,84 +135,17 @@ EOF
 }
 
 bench_dovecot() {
-    command -v dovecot >/dev/null || { log "Dovecot is not installed (apt-get install dovecot-imapd)"; exit 1; }
     local dir="$data/dovecot/$name"
-    local conf="$dir/dovecot.conf"
-    mkdir -p "$dir/run" "$dir/state" "$dir/mail"
-    chmod 755 "$data/dovecot" "$dir"
-    # The mail user: nobody (Dovecot refuses uid 0 for mail); its files live in $dir/mail.
-    local uid gid
-    uid=$(id -u nobody)
-    gid=$(id -g nobody)
-    chown "$uid:$gid" "$dir/mail"
-    echo "bench:{PLAIN}secret:$uid:$gid::$dir/mail/bench::" >"$dir/passwd"
-    cat >"$conf" <<EOF
-# Written by bench/imap.sh: a throwaway Dovecot for benchmarks only.
-instance_name = aoxbench-$name
-base_dir = $dir/run
-state_dir = $dir/state
-log_path = $dir/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = $uid
-last_valid_uid = $uid
-first_valid_gid = $gid
-mail_location = maildir:~/Maildir
-mail_max_userip_connections = 20
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $dir/passwd
-}
-userdb {
-  driver = passwd-file
-  args = username_format=%u $dir/passwd
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $dovecot_port
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service stats {
-  inet_listener http {
-    port = 0
-  }
-}
-protocol imap {
-  mail_plugins =
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-EOF
-    # doveadm asks the running instance's auth service for the user, so
-    # Dovecot runs during the import too.
-    dovecot -c "$conf"
+    mkdir -p "$dir"
+    chmod 755 "$data/dovecot"
+    start_dovecot "$dir" "$name" "$dovecot_port"
+    local conf=$dovecot_conf master=$dovecot_master
     cleanups+=("doveadm -c '$conf' stop 2>/dev/null")
-    local master=""
-    for _ in $(seq 1 100); do
-        master=$(cat "$dir/run/master.pid" 2>/dev/null || true)
-        [ -n "$master" ] && python3 -c "import socket; socket.create_connection(('127.0.0.1', $dovecot_port), 1).close()" 2>/dev/null && break
-        sleep 0.1
-    done
     if [ "$(cat "$dir/imported" 2>/dev/null)" != "$stamp" ]; then
         log "importing $archive into Dovecot (once; kept in $dir)"
-        rm -rf "$dir/mail/bench" "$dir/mbox"
-        # doveadm import reads an mbox through an mbox mailbox list: the
-        # archive becomes INBOX of a list rooted in an empty directory, with
-        # its indexes in memory (the archive's directory is not ours).
-        mkdir -p "$dir/mbox"
-        chown "$uid:$gid" "$dir/mbox"
         local start end
         start=$(date +%s)
-        doveadm -c "$conf" import -u bench "mbox:$dir/mbox:INBOX=$archive:INDEX=MEMORY" "" mailbox INBOX
+        dovecot_import "$dir" "$archive"
         end=$(date +%s)
         echo "$((end - start))" >"$dir/import.seconds"
         log "imported in $((end - start)) s: $(doveadm -c "$conf" mailbox status -u bench messages INBOX)"
