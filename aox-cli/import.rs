@@ -359,6 +359,7 @@ fn read_sources(sources: &[PathBuf], tx: &tokio::sync::mpsc::Sender<Read>) {
 const INGEST_CHUNK: usize = 8;
 
 /// How much lower than normal the ingest threads run (a nice value).
+#[cfg(target_os = "linux")]
 const INGEST_NICENESS: libc::c_int = 10;
 
 /// Parses and normalises a batch on every core, in batch order.
@@ -416,7 +417,7 @@ fn ingest_batch(batch: Vec<Hashed>) -> Vec<NewMessage> {
         for h in handles {
             match h.join() {
                 Ok(part) => done.extend(part),
-                // Not a batch with holes: the injector reports the failure.
+                // Not a batch with holes: whoever awaits the batch reports it.
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
@@ -428,6 +429,7 @@ fn ingest_batch(batch: Vec<Hashed>) -> Vec<NewMessage> {
 /// Lowers the calling thread's priority by [`INGEST_NICENESS`]. Linux
 /// applies a nice value to the one thread its id names; a failure leaves
 /// the thread at normal priority, which is only slower.
+#[cfg(target_os = "linux")]
 fn lower_priority() {
     // SAFETY: gettid and setpriority take no pointers and cannot fail unsafely.
     unsafe {
@@ -435,6 +437,11 @@ fn lower_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, INGEST_NICENESS);
     }
 }
+
+/// Elsewhere (FreeBSD) a nice value applies to the whole process, which
+/// would slow the storing connection too, so the threads keep theirs.
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 async fn store(
     client: &mut tokio_postgres::Client,

@@ -308,11 +308,11 @@ async fn inject_audited_once(
 /// and entries). Returns the parts added and their bytes.
 ///
 /// The later transaction's lookup locks these parts and stores again any
-/// that vacuum deleted in between, and parts left unreferenced when the
-/// writer stops before it is what vacuum sweeps, so nothing here needs to
-/// be durable on its own: it commits without waiting for the log flush,
-/// which the later transaction's commit covers (its commit record comes
-/// after these parts' records).
+/// that vacuum deleted in between, and parts that no transaction came to
+/// refer to (the writer stopped first) are what vacuum sweeps. So nothing
+/// here needs to be durable on its own: it commits without waiting for the
+/// log flush, which the later transaction's commit covers (its commit
+/// record comes after these parts' records).
 pub async fn store_bodyparts_ahead(
     client: &mut Client,
     batch: &[NewMessage],
