@@ -47,12 +47,8 @@ impl StoreError {
     /// with admin_shutdown (57P01), and the connection is then closed.
     /// Background tasks treat this as the end of the database, not a fault.
     pub fn is_shutdown(&self) -> bool {
-        match self {
-            StoreError::Db(e) => {
-                e.is_closed() || e.code() == Some(&tokio_postgres::error::SqlState::ADMIN_SHUTDOWN)
-            }
-            _ => false,
-        }
+        matches!(self, StoreError::Db(e) if e.is_closed())
+            || self.sqlstate() == Some(&tokio_postgres::error::SqlState::ADMIN_SHUTDOWN)
     }
 
     /// The SQLSTATE of a database error, if this is one.

@@ -7,7 +7,7 @@ use std::fs::FileTimes;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::cli_support::{add_user, fails, ok};
+use crate::cli_support::{add_user, fails, json, ok};
 use crate::harness::TestDb;
 use crate::import_support::{
     assert_consistent, distinct_raw_hashes, entries, export_maildir, export_mbox, exported_maildir,
@@ -182,6 +182,55 @@ async fn import_of_overlapping_sources_in_one_run_stores_each_message_once() {
         "{v}"
     );
     assert_eq!(assert_consistent(&db, "alice", "Archive").await, 30);
+}
+
+/// `--connections 3`: every message stored once, and the archive's order
+/// kept within each batch of 500 (batches may commit in any order).
+#[tokio::test]
+async fn import_on_several_connections_stores_each_message_once_in_batch_order() {
+    let db = TestDb::new().await;
+    add_user(&db, "alice");
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.mbox");
+    write_mbox(
+        &a,
+        &(0..1250).map(plain_message).collect::<Vec<_>>(),
+        FROM_DATE,
+    );
+    let v = json(&db.aox(&[
+        "--json",
+        "import",
+        "--connections",
+        "3",
+        "alice",
+        "Archive",
+        a.to_str().unwrap(),
+    ]));
+    assert_eq!((n(&v, "stored"), n(&v, "skipped")), (1250, 0), "{v}");
+    assert_eq!(assert_consistent(&db, "alice", "Archive").await, 1250);
+    let (user, mailbox) = mailbox_ids(&db, "alice", "Archive").await.unwrap();
+    let numbers: Vec<usize> = db
+        .owner()
+        .await
+        .query(
+            "SELECT split_part(s.subject, ' ', 3)::int FROM mailbox_entries e \
+             JOIN message_search s ON s.user_id = e.user_id AND s.message_id = e.message_id \
+             WHERE e.user_id = $1 AND e.mailbox_id = $2 ORDER BY e.uid",
+            &[&user, &mailbox],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| usize::try_from(r.get::<_, i32>(0)).unwrap())
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..1250).collect::<Vec<_>>());
+    for pair in numbers.windows(2) {
+        if pair[1] % 500 != 0 {
+            assert_eq!(pair[1], pair[0] + 1, "{numbers:?}");
+        }
+    }
 }
 
 /// Keywords keep the spelling the archive gave them (IMAP compares them

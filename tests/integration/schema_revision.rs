@@ -94,7 +94,7 @@ async fn upgrade_schema_builds_an_empty_database_and_dry_run_changes_nothing() {
 async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
     let db = TestDb::new().await;
     // Put back revision 1's shape of what step 2 changes.
-    let said = downgrade_then_upgrade(
+    downgrade_then_upgrade(
         &db,
         "ALTER TABLE mailbox_entries SET (fillfactor = 85); \
              DROP INDEX mailbox_entries_message_place; \
@@ -102,9 +102,9 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
              ALTER TABLE mailbox_entries ADD FOREIGN KEY (user_id, mailbox_id) \
                REFERENCES mailboxes (user_id, id); \
              UPDATE mailstore SET revision = 1;",
+        "0002-entries-for-bulk-work.sql",
     )
     .await;
-    assert!(said.contains("0002-entries-for-bulk-work.sql"), "{said}");
     let check = db.superuser().await;
     let options: Vec<String> = check
         .query_one(
@@ -156,7 +156,7 @@ async fn upgrade_from_revision_1_reshapes_mailbox_entries_for_bulk_work() {
 async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
     let db = TestDb::new().await;
     // Put back revision 2's shape of what step 3 changes.
-    let said = downgrade_then_upgrade(
+    downgrade_then_upgrade(
         &db,
         "DROP FUNCTION fill_search_vectors(integer); \
              DROP INDEX bodyparts_vector_pending; \
@@ -166,12 +166,9 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
              CREATE TRIGGER bodyparts_search_tsv BEFORE INSERT ON bodyparts \
                FOR EACH ROW EXECUTE FUNCTION bodyparts_set_search_tsv(); \
              UPDATE mailstore SET revision = 2;",
+        "0003-search-vectors-after-storing.sql",
     )
     .await;
-    assert!(
-        said.contains("0003-search-vectors-after-storing.sql"),
-        "{said}"
-    );
     let check = db.superuser().await;
     let triggers: i64 = check
         .query_one(
@@ -202,15 +199,12 @@ async fn upgrade_from_revision_2_moves_full_text_vectors_out_of_storing() {
 #[tokio::test]
 async fn upgrade_from_revision_3_indexes_the_expunged_ranges_select_reads() {
     let db = TestDb::new().await;
-    let said = downgrade_then_upgrade(
+    downgrade_then_upgrade(
         &db,
         "DROP INDEX mailbox_changes_expunged; UPDATE mailstore SET revision = 3;",
+        "0004-expunged-ranges-for-select.sql",
     )
     .await;
-    assert!(
-        said.contains("0004-expunged-ranges-for-select.sql"),
-        "{said}"
-    );
     let index = index_named(&db.superuser().await, "mailbox_changes_expunged").await;
     assert_eq!(index.len(), 1, "{index:?}");
     assert!(index[0].1, "{index:?}");
@@ -223,7 +217,7 @@ async fn upgrade_from_revision_3_indexes_the_expunged_ranges_select_reads() {
 #[tokio::test]
 async fn upgrade_from_revision_4_takes_the_per_row_checks_off_new_content() {
     let db = TestDb::new().await;
-    let said = downgrade_then_upgrade(
+    downgrade_then_upgrade(
         &db,
         "DROP TRIGGER messages_delete_children ON messages; \
          DROP FUNCTION delete_message_children(); \
@@ -237,12 +231,9 @@ async fn upgrade_from_revision_4_takes_the_per_row_checks_off_new_content() {
            GENERATED ALWAYS AS (length(coalesce(text, '')) > 200000) STORED; \
          ALTER TABLE message_search ALTER COLUMN headers SET STATISTICS -1; \
          UPDATE mailstore SET revision = 4;",
+        "0005-no-per-row-checks-on-new-content.sql",
     )
     .await;
-    assert!(
-        said.contains("0005-no-per-row-checks-on-new-content.sql"),
-        "{said}"
-    );
     let check = db.superuser().await;
     let keys = texts(
         &check,
@@ -305,9 +296,9 @@ async fn upgrade_from_revision_4_takes_the_per_row_checks_off_new_content() {
 }
 
 /// Puts back an older revision's shape with `sql` (which also sets the
-/// revision), checks that the server refuses to start on it, and upgrades
-/// to [`REVISION`]; returns what the upgrade said.
-async fn downgrade_then_upgrade(db: &TestDb, sql: &str) -> String {
+/// revision), checks that the server refuses to start on it, upgrades to
+/// [`REVISION`] and checks that the upgrade said it applied `step`.
+async fn downgrade_then_upgrade(db: &TestDb, sql: &str, step: &str) {
     db.owner().await.batch_execute(sql).await.unwrap();
     harness::assert_refused(&run_server(db), "aox upgrade schema");
     let out = db.aox(&["upgrade", "schema"]);
@@ -318,7 +309,8 @@ async fn downgrade_then_upgrade(db: &TestDb, sql: &str) -> String {
             .unwrap(),
         Some(REVISION)
     );
-    format!("{}{}", crate::harness::stdout(&out), stderr(&out))
+    let said = format!("{}{}", crate::harness::stdout(&out), stderr(&out));
+    assert!(said.contains(step), "{said}");
 }
 
 /// The first column of every row `sql` returns, as text.
